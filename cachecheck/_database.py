@@ -1,0 +1,378 @@
+"""The source of truth: a real SQL database with a version per key and a commit log.
+
+Checkers need the true timeline, so every committed change is logged with its version and its
+commit time on the framework clock. Reads are counted per key (stampede checks), and hooks can
+slow reads down or make reads and writes fail (breaker and stampede scenarios).
+
+cachecheck creates its own tables, with a unique prefix on a database it did not create, and
+only ever deletes rows from (and drops) those tables.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from cachecheck._clock import Clock, MonotonicClock
+from cachecheck._errors import ProvisionError, UnsafeResetError
+from cachecheck._history import Commit
+
+_table_counter = itertools.count()
+
+
+class DatabaseUnavailable(ConnectionError):
+    """Raised by a read or write that a failure hook makes fail (as a real outage would)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One read of the source of truth: a cache miss that went to the database."""
+
+    key: str
+    at: float
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    value: str | None
+    version: int
+
+
+class DatabaseHooks:
+    """Knobs chaos tests turn. Plain attributes: set them from any thread."""
+
+    def __init__(self) -> None:
+        self.read_latency = 0.0
+        self.write_latency = 0.0
+        self.fail_reads = False
+        self.fail_writes = False
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def before_read(self) -> None:
+        if self.read_latency > 0:
+            time.sleep(self.read_latency)
+        if self.fail_reads:
+            raise DatabaseUnavailable("database reads are failing (cachecheck hook fail_reads)")
+
+    def before_write(self) -> None:
+        if self.write_latency > 0:
+            time.sleep(self.write_latency)
+        if self.fail_writes:
+            raise DatabaseUnavailable("database writes are failing (cachecheck hook fail_writes)")
+
+
+class Database:
+    """A source-of-truth table, its commit log and load counters, on a real SQL database.
+
+    `url=None` creates a SQLite file (WAL mode) in a fresh temporary directory, which this
+    object owns and removes on `close()`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        allow_reset: bool = False,
+    ) -> None:
+        self.clock: Clock = clock or MonotonicClock()
+        self.hooks = DatabaseHooks()
+        self._temp_dir: str | None = None
+        if url is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="cachecheck-db-")
+            url = f"sqlite:///{self._temp_dir}/source-of-truth.sqlite"
+        self.url = url
+        self.owned = self._temp_dir is not None
+        self.allow_reset = allow_reset
+        self._prefix = (
+            "cachecheck_" if self.owned else f"cachecheck_{os.getpid()}_{next(_table_counter)}_"
+        )
+        self._engine = self._make_engine(url)
+        self._metadata = MetaData()
+        self.items = Table(
+            f"{self._prefix}items",
+            self._metadata,
+            Column("key", String(512), primary_key=True),
+            Column("value", Text, nullable=True),
+            Column("version", Integer, nullable=False),
+            Column("deleted", Boolean, nullable=False, default=False),
+        )
+        self.commit_log = Table(
+            f"{self._prefix}commits",
+            self._metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("key", String(512), nullable=False),
+            Column("version", Integer, nullable=False),
+            Column("value", Text, nullable=True),
+            Column("committed_at", Float, nullable=False),
+        )
+        self._create_tables()
+        self._loads: list[Load] = []
+        self._visible_at: dict[tuple[str, int], float] = {}
+        self._load_lock = threading.Lock()
+
+    # -- the source of truth ------------------------------------------------------------
+
+    def read(self, key: str, *, client: str | None = None) -> str | None:
+        """The current value of `key` (None if absent or deleted); counts as a load."""
+        row = self.read_row(key, client=client)
+        return None if row is None else row.value
+
+    def read_row(self, key: str, *, client: str | None = None) -> Row | None:
+        """The current row of `key` with its version (None if never written); counts as a load."""
+        self.hooks.before_read()
+        self._record_load(key, client)
+        return self.peek_row(key)
+
+    def peek_row(self, key: str) -> Row | None:
+        """Like `read_row` but not counted as a load and not subject to hooks (for checkers)."""
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(self.items.c.value, self.items.c.version, self.items.c.deleted).where(
+                    self.items.c.key == key
+                )
+            ).first()
+        if found is None:
+            return None
+        value, version, deleted = found
+        return Row(key, None if deleted else value, int(version))
+
+    def write(self, key: str, value: str) -> int:
+        """Set `key` to `value`; return the new version."""
+        return self._commit(key, value)
+
+    def delete(self, key: str) -> int:
+        """Delete `key` (a tombstone keeps its version); return the new version."""
+        return self._commit(key, None)
+
+    def apply_if_newer(self, key: str, value: str | None, version: int) -> bool:
+        """Apply a versioned change only if `version` is newer than the stored one.
+
+        Idempotent: re-applying the same or an older version changes nothing. Write-behind
+        workers use this so a replayed or reordered queue entry never goes back in time.
+        """
+        self.hooks.before_write()
+        for _ in range(5):
+            try:
+                with self._write_transaction() as conn:
+                    current = self._current_version(conn, key, for_update=True)
+                    if current is not None and current >= version:
+                        return False
+                    self._store(conn, key, value, version, exists=current is not None)
+                self._mark_visible(key, version)
+                return True
+            except IntegrityError:
+                continue  # a concurrent first insert of the key won; re-read and compare
+        raise ProvisionError(f"could not apply version {version} of {key!r} after 5 attempts")
+
+    def snapshot(self) -> dict[str, str | None]:
+        """Every key's current value (None for deleted), not counted as loads."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(self.items.c.key, self.items.c.value, self.items.c.deleted)
+            ).all()
+        return {key: (None if deleted else value) for key, value, deleted in rows}
+
+    # -- what checkers read ----------------------------------------------------------------
+
+    def commits(self) -> list[Commit]:
+        """The commit log in commit order."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    self.commit_log.c.key,
+                    self.commit_log.c.version,
+                    self.commit_log.c.value,
+                    self.commit_log.c.committed_at,
+                ).order_by(self.commit_log.c.id)
+            ).all()
+        with self._load_lock:
+            visible = dict(self._visible_at)
+        return [
+            Commit(key, int(version), value, visible.get((key, int(version)), float(at)))
+            for key, version, value, at in rows
+        ]
+
+    def loads(self) -> list[Load]:
+        with self._load_lock:
+            return list(self._loads)
+
+    def load_counts(self) -> Counter[str]:
+        with self._load_lock:
+            return Counter(load.key for load in self._loads)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Delete every row of cachecheck's own tables, clear the load log and the hooks."""
+        with self._write_transaction() as conn:
+            conn.execute(delete(self.items))
+            conn.execute(delete(self.commit_log))
+        with self._load_lock:
+            self._loads.clear()
+            self._visible_at.clear()
+        self.hooks.clear()
+
+    def close(self) -> None:
+        """Drop cachecheck's tables on a database it did not create; remove its own SQLite."""
+        try:
+            if not self.owned:
+                self._metadata.drop_all(self._engine)
+        finally:
+            self._engine.dispose()
+            if self._temp_dir is not None:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+                self._temp_dir = None
+
+    def describe(self) -> dict[str, Any]:
+        url = make_url(self.url)
+        return {
+            "url": url.render_as_string(hide_password=True),
+            "dialect": url.get_backend_name(),
+            "owned": self.owned,
+            "tables": [self.items.name, self.commit_log.name],
+        }
+
+    def __repr__(self) -> str:
+        return f"<Database {self.describe()['url']}>"
+
+    # -- internals --------------------------------------------------------------------------
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._engine.dialect.name == "sqlite"
+
+    def _make_engine(self, url: str) -> Engine:
+        is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"pool_size": 20, "max_overflow": 50}
+        if is_sqlite:
+            options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        try:
+            engine = create_engine(url, **options)
+        except Exception as exc:  # bad driver names, missing DBAPI modules
+            raise ProvisionError(f"cannot create a database engine for {url!r}: {exc}") from None
+        if is_sqlite:
+            _use_immediate_transactions(engine)
+        return engine
+
+    def _create_tables(self) -> None:
+        try:
+            existing = set(inspect(self._engine).get_table_names())
+        except OperationalError as exc:
+            raise ProvisionError(
+                f"cannot connect to the database {self.url!r}: {exc.orig}"
+            ) from None
+        ours = {self.items.name, self.commit_log.name}
+        if existing & ours and not (self.owned or self.allow_reset):
+            raise UnsafeResetError(
+                f"tables {sorted(existing & ours)} already exist in {self.url!r}; cachecheck will "
+                "not reuse tables it did not create. Drop them, or pass --cachecheck-allow-flush."
+            )
+        self._metadata.create_all(self._engine)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    def _commit(self, key: str, value: str | None) -> int:
+        self.hooks.before_write()
+        for _ in range(5):
+            try:
+                with self._write_transaction() as conn:
+                    current = self._current_version(conn, key, for_update=True)
+                    version = 1 if current is None else current + 1
+                    self._store(conn, key, value, version, exists=current is not None)
+                self._mark_visible(key, version)
+                return version
+            except IntegrityError:
+                continue  # a concurrent first insert of the same key; retry as an update
+        raise ProvisionError(f"could not commit a write of {key!r} after 5 attempts")
+
+    def _current_version(
+        self, conn: Connection, key: str, *, for_update: bool = False
+    ) -> int | None:
+        query = select(self.items.c.version).where(self.items.c.key == key)
+        if for_update and not self.is_sqlite:
+            query = query.with_for_update()
+        found = conn.execute(query).scalar()
+        return None if found is None else int(found)
+
+    def _store(
+        self, conn: Connection, key: str, value: str | None, version: int, *, exists: bool
+    ) -> None:
+        fields = {"value": value, "version": version, "deleted": value is None}
+        if exists:
+            conn.execute(update(self.items).where(self.items.c.key == key).values(**fields))
+        else:
+            conn.execute(insert(self.items).values(key=key, **fields))
+        # Inside the transaction, after the row lock: a lower bound on visibility that follows
+        # version order; `commits()` replaces it by the after-COMMIT time when known.
+        conn.execute(
+            insert(self.commit_log).values(
+                key=key, version=version, value=value, committed_at=self.clock.now()
+            )
+        )
+
+    def _mark_visible(self, key: str, version: int) -> None:
+        # The logged time is taken inside the transaction, before COMMIT. Checkers need the
+        # moment the change was certainly visible to every reader: just after COMMIT returned.
+        now = self.clock.now()
+        with self._load_lock:
+            self._visible_at[(key, version)] = now
+
+    def _record_load(self, key: str, client: str | None) -> None:
+        load = Load(key, self.clock.now(), client or threading.current_thread().name)
+        with self._load_lock:
+            self._loads.append(load)
+
+
+def _use_immediate_transactions(engine: Engine) -> None:
+    """SQLite: take the write lock at BEGIN, so read-modify-write transactions serialize
+    instead of failing with 'database is locked' on upgrade (SQLAlchemy's pysqlite recipe)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,200 @@
+"""The pytest plugin: options, ini keys and fixtures that give every test a real world.
+
+Only this module imports pytest. Heavy imports happen inside fixtures, so installing
+cachecheck costs other test suites nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from cachecheck._errors import ConfigError
+from cachecheck._settings import SETTINGS, CachecheckSettings, Setting, resolve_settings
+
+if TYPE_CHECKING:
+    import redis
+
+    from cachecheck._database import Database
+    from cachecheck._redis_server import RedisHandle, RedisServer, ServerOptions
+    from cachecheck._world import World
+
+_SETTINGS_KEY = pytest.StashKey[CachecheckSettings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cachecheck", "cachecheck: cache correctness testing")
+    for setting in SETTINGS:
+        help_text = f"{setting.help} Env {setting.env}; ini {setting.ini}."
+        if setting.is_flag:
+            group.addoption(setting.option, action="store_true", default=None, help=help_text)
+            parser.addini(setting.ini, setting.help, type="bool", default=False)
+        else:
+            group.addoption(
+                setting.option,
+                default=None,
+                metavar="VALUE",
+                help=f"{help_text} Default: {setting.default!r}.",
+            )
+            parser.addini(setting.ini, setting.help, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cachecheck: a test that runs against cachecheck's world")
+    try:
+        config.stash[_SETTINGS_KEY] = resolve_settings(lambda s: _lookup(config, s))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"cachecheck: {exc}") from None
+
+
+def _lookup(config: pytest.Config, setting: Setting) -> str | None:
+    option = config.getoption(setting.option)
+    if option is not None:
+        return "true" if option is True else str(option)
+    if setting.env in os.environ:
+        return os.environ[setting.env]
+    ini = config.getini(setting.ini)
+    if setting.is_flag:
+        return "true" if ini else None
+    return None if ini in (None, "", []) else str(ini)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash.get(_SETTINGS_KEY, None)
+    if settings is None:
+        return "cachecheck: not configured"
+    return (
+        f"cachecheck: redis={settings.redis} persistence={settings.server.persistence} "
+        f"db={settings.db_url or 'sqlite'} toxiproxy={settings.toxiproxy}"
+    )
+
+
+def settings_of(config: pytest.Config) -> CachecheckSettings:
+    """The resolved settings of a pytest run."""
+    return config.stash[_SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def cachecheck_settings(pytestconfig: pytest.Config) -> CachecheckSettings:
+    """cachecheck's resolved settings (options > env > ini > defaults)."""
+    return settings_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def cachecheck_redis_server(cachecheck_settings: CachecheckSettings) -> Iterator[RedisHandle]:
+    """The session's Redis server (one per xdist worker): started on loopback by cachecheck, or
+    the server named by --cachecheck-redis=URL. Stopped at the end of the session."""
+    from cachecheck._errors import ProvisionError
+    from cachecheck._providers import start_redis
+
+    try:
+        server = start_redis(cachecheck_settings.redis, cachecheck_settings.server)
+    except ProvisionError as exc:
+        pytest.fail(f"cachecheck could not provide Redis: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _cachecheck_database(cachecheck_settings: CachecheckSettings) -> Iterator[Database]:
+    from cachecheck._database import Database
+
+    database = Database(cachecheck_settings.db_url, allow_reset=cachecheck_settings.allow_flush)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def cachecheck_db(_cachecheck_database: Database) -> Iterator[Database]:
+    """The source-of-truth database, empty at the start of each test, hooks cleared."""
+    _cachecheck_database.reset()
+    yield _cachecheck_database
+    _cachecheck_database.hooks.clear()
+
+
+@pytest.fixture
+def cachecheck_world(
+    cachecheck_redis_server: RedisHandle,
+    cachecheck_db: Database,
+    cachecheck_settings: CachecheckSettings,
+) -> Iterator[World]:
+    """The world a test runs against: Redis (clean keyspace), database (empty), clock, history.
+    A server a previous test killed or paused is brought back first."""
+    from cachecheck._redis_server import RedisServer
+    from cachecheck._world import World
+
+    if isinstance(cachecheck_redis_server, RedisServer):
+        _revive(cachecheck_redis_server)
+    world = World(
+        cachecheck_redis_server,
+        cachecheck_db,
+        cachecheck_settings.client,
+        cachecheck_db.clock,
+        cachecheck_settings.allow_flush,
+    )
+    world.reset()
+    try:
+        yield world
+    finally:
+        world.close_clients()
+
+
+def _revive(server: RedisServer) -> None:
+    if server.paused:
+        server.resume()
+    if not server.running:
+        server.restart()
+
+
+@pytest.fixture
+def cachecheck_redis(cachecheck_world: World) -> redis.Redis:
+    """A redis-py client on a clean keyspace, with cachecheck's explicit timeouts and retries.
+    Write keys under `cachecheck_world.namespace`."""
+    return cachecheck_world.client()
+
+
+@pytest.fixture
+def cachecheck_redis_factory(
+    cachecheck_settings: CachecheckSettings,
+) -> Iterator[Callable[..., RedisServer]]:
+    """Start extra servers with their own options (e.g. another persistence mode):
+    `server = cachecheck_redis_factory(persistence="aof:always")`. Stopped after the test."""
+
+    started: list[RedisServer] = []
+
+    def start(**options: Any) -> RedisServer:
+        server = _start_binary_server(cachecheck_settings, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _start_binary_server(settings: CachecheckSettings, **options: Any) -> RedisServer:
+    from dataclasses import replace
+
+    from cachecheck._config import RedisProviderKind, RedisSpec, parse_persistence
+    from cachecheck._providers import start_redis
+    from cachecheck._redis_server import RedisServer
+
+    server_options: ServerOptions = settings.server
+    if "persistence" in options and isinstance(options["persistence"], str):
+        options["persistence"] = parse_persistence(options["persistence"])
+    server_options = replace(server_options, **options)
+    spec = settings.redis
+    if spec.kind not in (RedisProviderKind.BINARY, RedisProviderKind.AUTO):
+        spec = RedisSpec(RedisProviderKind.AUTO)
+    server = start_redis(spec, server_options)
+    if not isinstance(server, RedisServer):
+        server.stop()
+        pytest.skip("cachecheck_redis_factory needs a redis-server or valkey-server binary")
+    return server

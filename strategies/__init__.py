@@ -1,0 +1,1 @@
+"""Reference implementations of the classic caching strategies, each with its contract."""
