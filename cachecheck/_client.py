@@ -6,6 +6,7 @@ faults, so every client cachecheck makes states its settings, and reports record
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,6 +46,16 @@ class ClientSettings:
         return asdict(self)
 
 
+def _no_setinfo_options() -> dict[str, Any]:
+    parameters = inspect.signature(redis.Redis.__init__).parameters
+    if "driver_info" in parameters:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
+
+
+_NO_SETINFO = _no_setinfo_options()
+
+
 def make_client(url: str, settings: ClientSettings | None = None, **overrides: Any) -> redis.Redis:
     """A client for `url` with cachecheck's explicit settings; values decode to `str`."""
     settings = settings or ClientSettings()
@@ -57,5 +68,8 @@ def make_client(url: str, settings: ClientSettings | None = None, **overrides: A
         "health_check_interval": settings.health_check_interval,
         "decode_responses": True,
     }
+    # No CLIENT SETINFO handshake: it costs a round trip and a metadata lookup per
+    # connection, and tests open many. redis-py >= 7 spells it driver_info=None.
+    options.update(_NO_SETINFO)
     options.update(overrides)
     return redis.Redis.from_url(url, **options)

@@ -31,8 +31,9 @@ for pid in pids:
 for pid in pids:
     try: os.waitpid(pid, 0)
     except OSError: pass
-import time
-time.sleep(0.2)  # let the kernel release files before removing their directories
+if pids:
+    import time
+    time.sleep(0.2)  # let the kernel release files before removing their directories
 for d in dirs:
     shutil.rmtree(d, ignore_errors=True)
 """

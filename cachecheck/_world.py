@@ -12,11 +12,12 @@ from typing import Any
 import redis
 
 from cachecheck._client import ClientSettings, make_client
-from cachecheck._clock import Clock, MonotonicClock
+from cachecheck._clock import Clock, OffsetClock
 from cachecheck._config import RedisSpec, parse_redis_spec
 from cachecheck._database import Database
 from cachecheck._errors import ProvisionError
 from cachecheck._history import History
+from cachecheck._interleave import IoPoints, instrument
 from cachecheck._keyspace import Keyspace
 from cachecheck._providers import start_redis
 from cachecheck._redis_server import RedisHandle, RedisServer, ServerOptions
@@ -30,7 +31,7 @@ class World:
     redis_server: RedisHandle
     database: Database
     settings: ClientSettings = field(default_factory=ClientSettings)
-    clock: Clock = field(default_factory=MonotonicClock)
+    clock: Clock = field(default_factory=OffsetClock)
     allow_flush: bool = False
     #: URL clients use; the proxy's listen address when a fault proxy is attached.
     redis_url: str = ""
@@ -45,6 +46,9 @@ class World:
             self._admin, owned=self.redis_server.owned, allow_flush=self.allow_flush
         )
         self._clients: list[redis.Redis] = []
+        #: I/O points of every client handed out and of the database (see `_interleave`).
+        self.io = IoPoints()
+        self.database.hooks.io = self.io
 
     @classmethod
     def start(
@@ -59,7 +63,7 @@ class World:
     ) -> World:
         """Start (or connect to) Redis and the database; `close()` tears both down."""
         spec = parse_redis_spec(redis) if isinstance(redis, str) else redis
-        clock = clock or MonotonicClock()
+        clock = clock or OffsetClock()
         server = start_redis(spec, options)
         try:
             database = Database(db_url, clock=clock, allow_reset=allow_flush)
@@ -85,7 +89,7 @@ class World:
 
     def client(self, **overrides: Any) -> redis.Redis:
         """A new client with the world's settings, through the fault proxy when attached."""
-        client = make_client(self.redis_url, self.settings, **overrides)
+        client = instrument(make_client(self.redis_url, self.settings, **overrides), self.io)
         self._clients.append(client)
         return client
 

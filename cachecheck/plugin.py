@@ -102,9 +102,15 @@ def cachecheck_redis_server(cachecheck_settings: CachecheckSettings) -> Iterator
 
 @pytest.fixture(scope="session")
 def _cachecheck_database(cachecheck_settings: CachecheckSettings) -> Iterator[Database]:
+    from cachecheck._clock import OffsetClock
     from cachecheck._database import Database
 
-    database = Database(cachecheck_settings.db_url, allow_reset=cachecheck_settings.allow_flush)
+    # An OffsetClock reads real time but lets a test jump ahead (TTLs, breaker timeouts).
+    database = Database(
+        cachecheck_settings.db_url,
+        clock=OffsetClock(),
+        allow_reset=cachecheck_settings.allow_flush,
+    )
     try:
         yield database
     finally:
