@@ -1,8 +1,7 @@
-"""The checkers stay near-linear: a 100k-op history checks in well under the budget."""
+"""A 100k-op history is checked correctly (counts and findings); its speed is measured in
+benchmarks/bench_checkers.py, not asserted here."""
 
 from __future__ import annotations
-
-import time
 
 from cachecheck._contract import Contract, Durability
 from cachecheck._history import Commit, Op, OpKind, Outcome
@@ -12,9 +11,6 @@ from cachecheck.checkers import (
     check_read_your_writes,
     check_staleness,
 )
-
-#: Generous: the checks take well under a second; a quadratic slip would take minutes.
-BUDGET_S = 5.0
 
 
 def synthetic(n_ops: int, n_keys: int = 1_000) -> tuple[list[Op], list[Commit]]:
@@ -41,16 +37,13 @@ def synthetic(n_ops: int, n_keys: int = 1_000) -> tuple[list[Op], list[Commit]]:
     return ops, commits
 
 
-def test_100k_ops_check_fast() -> None:
+def test_100k_ops_are_all_checked() -> None:
     ops, commits = synthetic(100_000)
     contract = Contract(staleness_bound=0.01, read_your_writes=True)
-    begin = time.perf_counter()
     res = check_staleness(ops, commits, contract)
     check_no_phantom_reads(ops, commits, contract)
     check_read_your_writes(ops, commits, contract)
     check_durability(ops, commits, [], Contract(durability=Durability.SYNC))
-    elapsed = time.perf_counter() - begin
-    assert elapsed < BUDGET_S, f"checkers took {elapsed:.2f} s on 100k ops"
     assert res.measurements["reads"] == 75_000
     assert res.measurements["stale_reads"] > 0
     assert not res.ok
