@@ -13,8 +13,11 @@ from cachecheck._contract import BreakerPolicy, Contract, Durability, TtlPolicy
 from cachecheck._database import Database, DatabaseHooks, DatabaseUnavailable, Load, Row
 from cachecheck._errors import CachecheckError, ConfigError, ProvisionError, UnsafeResetError
 from cachecheck._history import Commit, Event, History, Op, OpKind, Outcome, PendingOp
+from cachecheck._interleave import Interleaver
+from cachecheck._model import ContractViolation, ModelConfig, ModelOutcome, build_machine, run_model
 from cachecheck._providers import start_redis
 from cachecheck._redis_server import ExternalRedis, RedisHandle, RedisServer, ServerOptions
+from cachecheck._runner import RunnerConfig, RunOutcome, ScheduledFault, run_concurrent
 from cachecheck._settings import CachecheckSettings
 from cachecheck._subject import (
     Closeable,
@@ -41,6 +44,7 @@ __all__ = [
     "Commit",
     "ConfigError",
     "Contract",
+    "ContractViolation",
     "Database",
     "DatabaseHooks",
     "DatabaseUnavailable",
@@ -52,8 +56,11 @@ __all__ = [
     "FunctionSubject",
     "HasWorker",
     "History",
+    "Interleaver",
     "Load",
     "ManualClock",
+    "ModelConfig",
+    "ModelOutcome",
     "MonotonicClock",
     "OffsetClock",
     "Op",
@@ -66,6 +73,9 @@ __all__ = [
     "RedisHandle",
     "RedisServer",
     "Row",
+    "RunOutcome",
+    "RunnerConfig",
+    "ScheduledFault",
     "ServerOptions",
     "Subject",
     "Taggable",
@@ -75,8 +85,11 @@ __all__ = [
     "Worker",
     "World",
     "__version__",
+    "build_machine",
     "capabilities",
     "make_client",
     "parse_persistence",
+    "run_concurrent",
+    "run_model",
     "start_redis",
 ]
