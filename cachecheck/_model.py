@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +77,34 @@ class ModelConfig:
     worker_crashes: bool = False
     #: Network faults through the fault proxy (needs `world.proxy`): reset connections.
     connection_resets: bool = False
+    #: Kill every client connection server-side (CLIENT KILL), subscribers included.
+    connection_kills: bool = False
     #: Longest time jump in seconds.
     max_time_step: float = 30.0
     drain_timeout: float = 10.0
     #: Check the history properties after every step (shortest counterexamples).
     check_every_step: bool = True
+
+    @classmethod
+    def for_faults(cls, faults: Iterable[str], **overrides: Any) -> ModelConfig:
+        """A config injecting exactly the named faults (names as in the strategy registry:
+        interleavings, time, eviction, redis_crash, worker_crash, connection_kill)."""
+        names = set(faults)
+        known = {"interleavings", "time", "eviction", "redis_crash", "worker_crash",
+                 "connection_kill", "connection_reset"}  # fmt: skip
+        if names - known:
+            raise ValueError(f"unknown faults {sorted(names - known)}; use {sorted(known)}")
+        options: dict[str, Any] = {
+            "interleavings": "interleavings" in names,
+            "time_travel": "time" in names,
+            "evictions": "eviction" in names,
+            "redis_crashes": "redis_crash" in names,
+            "worker_crashes": "worker_crash" in names,
+            "connection_kills": "connection_kill" in names,
+            "connection_resets": "connection_reset" in names,
+        }
+        options.update(overrides)
+        return cls(**options)
 
 
 class ContractViolation(AssertionError):
@@ -93,7 +116,8 @@ class ContractViolation(AssertionError):
 
     @property
     def properties(self) -> set[str]:
-        return {f.property for r in self.results for f in r.findings}
+        """The checkers that found something (convergence, staleness, ttl_hygiene, …)."""
+        return {r.checker for r in self.results if r.findings}
 
 
 @dataclass
@@ -278,11 +302,21 @@ def build_machine(
         def reset_connections(self) -> None:
             """Reset every connection through the fault proxy (clients reconnect)."""
             self._step("reset_connections()")
-            reset = getattr(self.world.proxy, "reset_connections", None)
-            if reset is not None:
-                reset()
-                self.world.history.note("connections_reset")
-                track.fault("connection_reset")
+            # Disabling a Toxiproxy proxy closes every connection through it.
+            self.world.proxy.disable()
+            self.world.proxy.enable()
+            self.world.history.note("connections_reset")
+            track.fault("connection_reset")
+
+        @precondition(lambda self: cfg.connection_kills)
+        @rule()
+        def kill_connections(self) -> None:
+            """Close every client connection server-side (CLIENT KILL), subscribers too:
+            the next command on each fails once, then clients reconnect."""
+            self._step("kill_connections()")
+            self.world.admin_client().client_kill_filter(skipme=True)
+            self.world.history.note("connections_killed")
+            track.fault("connection_kill")
 
         @precondition(lambda self: "drain" in self.caps)
         @rule()
@@ -517,10 +551,17 @@ def run_model(
         outcome.passed = True
         outcome.results = tracker.last_results
     except ContractViolation as violation:
-        outcome.violation = violation
-        outcome.results = violation.results
-        outcome.counterexample_steps = len(tracker.last_steps)
-        outcome.counterexample = format_steps(tracker.last_steps, machine.__name__)
+        _record_violation(outcome, violation, tracker, machine.__name__)
+    except BaseExceptionGroup as group:
+        # Hypothesis reports distinct failures together; keep the first contract violation.
+        violations, rest = group.split(ContractViolation)
+        if violations is None:
+            raise
+        first = _first_leaf(violations)
+        assert isinstance(first, ContractViolation)
+        _record_violation(outcome, first, tracker, machine.__name__)
+        if rest is not None:
+            outcome.error = rest
     except Flaky as exc:
         outcome.error = exc
     finally:
@@ -533,6 +574,20 @@ def run_model(
     outcome.time_to_catch = tracker.first_failure_after
     outcome.examples_to_catch = tracker.examples_to_first_failure
     return outcome
+
+
+def _record_violation(
+    outcome: ModelOutcome, violation: ContractViolation, tracker: _Tracker, machine: str
+) -> None:
+    outcome.violation = violation
+    outcome.results = violation.results
+    outcome.counterexample_steps = len(tracker.last_steps)
+    outcome.counterexample = format_steps(tracker.last_steps, machine)
+
+
+def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _without_explain(given: hypothesis_settings | None) -> hypothesis_settings:

@@ -6,8 +6,12 @@ cachecheck costs other test suites nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator
+import time
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -125,19 +129,56 @@ def cachecheck_db(_cachecheck_database: Database) -> Iterator[Database]:
     _cachecheck_database.hooks.clear()
 
 
+@pytest.fixture(scope="session")
+def cachecheck_toxiproxy(cachecheck_settings: CachecheckSettings) -> Iterator[Any]:
+    """The session's fault proxy server (`--cachecheck-toxiproxy`): a real `toxiproxy-server`
+    when one is on PATH, else cachecheck's embedded Toxiproxy-compatible server."""
+    from cachecheck._errors import ProvisionError
+    from cachecheck.chaos import start_session_toxiproxy
+
+    try:
+        handle = start_session_toxiproxy(cachecheck_settings.toxiproxy, seed=0)
+    except ProvisionError as exc:
+        pytest.fail(f"cachecheck could not provide the fault proxy: {exc}", pytrace=False)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def _cachecheck_redis_proxy(
+    cachecheck_toxiproxy: Any, cachecheck_redis_server: RedisHandle
+) -> Iterator[Any]:
+    from cachecheck.chaos import ToxiproxyError, proxy_name, proxy_redis
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    proxy = proxy_redis(cachecheck_toxiproxy, cachecheck_redis_server, name=proxy_name(worker))
+    yield proxy
+    with contextlib.suppress(ToxiproxyError, OSError):
+        proxy.delete()
+
+
 @pytest.fixture
 def cachecheck_world(
+    request: pytest.FixtureRequest,
     cachecheck_redis_server: RedisHandle,
     cachecheck_db: Database,
     cachecheck_settings: CachecheckSettings,
+    cachecheck_toxiproxy: Any,
+    _cachecheck_redis_proxy: Any,
 ) -> Iterator[World]:
-    """The world a test runs against: Redis (clean keyspace), database (empty), clock, history.
-    A server a previous test killed or paused is brought back first."""
+    """The world a test runs against: Redis (clean keyspace) behind the fault proxy (no
+    faults), database (empty), clock and history. `world.client()` goes through the proxy,
+    `world.admin_client()` does not. A server a previous test killed or paused is revived."""
     from cachecheck._redis_server import RedisServer
     from cachecheck._world import World
+    from cachecheck.chaos import attach_proxy, reset_faults
 
     if isinstance(cachecheck_redis_server, RedisServer):
         _revive(cachecheck_redis_server)
+    reset_faults(cachecheck_toxiproxy, [_cachecheck_redis_proxy])
+    cachecheck_toxiproxy.reseed(zlib.crc32(request.node.nodeid.encode()))
     world = World(
         cachecheck_redis_server,
         cachecheck_db,
@@ -145,11 +186,20 @@ def cachecheck_world(
         cachecheck_db.clock,
         cachecheck_settings.allow_flush,
     )
+    attach_proxy(world, _cachecheck_redis_proxy)
     world.reset()
     try:
         yield world
     finally:
         world.close_clients()
+        reset_faults(cachecheck_toxiproxy, [_cachecheck_redis_proxy])
+
+
+@pytest.fixture
+def cachecheck_proxy(cachecheck_world: World) -> Any:
+    """The fault proxy in front of Redis for this test (no faults at the start):
+    `with cachecheck_proxy.fault(Latency(ms=50)): ...`."""
+    return cachecheck_world.proxy
 
 
 def _revive(server: RedisServer) -> None:

@@ -18,14 +18,31 @@ if TYPE_CHECKING:
 SubjectFactory = Callable[["World"], Any]
 
 
+#: Faults the stateful model can inject; a reference lists those it claims to survive.
+FAULTS = frozenset(
+    {"interleavings", "time", "eviction", "redis_crash", "worker_crash", "connection_kill"}
+)
+DEFAULT_SURVIVES = frozenset({"interleavings", "time", "eviction"})
+
+
 @dataclass(frozen=True)
 class Reference:
-    """A correct reference strategy and the contract it keeps."""
+    """A correct reference strategy and the contract it keeps.
+
+    `survives` names the faults (from `FAULTS`) under which the contract still holds; the
+    model injects exactly those, so a passing run means "keeps its contract under these".
+    """
 
     name: str
     factory: SubjectFactory
     contract: Contract
     description: str = ""
+    survives: frozenset[str] = DEFAULT_SURVIVES
+
+    def __post_init__(self) -> None:
+        unknown = set(self.survives) - FAULTS
+        if unknown:
+            raise ValueError(f"{self.name}: unknown faults {sorted(unknown)}; use {sorted(FAULTS)}")
 
 
 @dataclass(frozen=True)
