@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 import zlib
-from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
