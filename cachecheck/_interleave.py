@@ -15,7 +15,8 @@ from typing import Any
 
 import redis
 
-#: Called before every I/O operation: (component, operation), e.g. ("redis", "GET").
+#: Called before every I/O operation: (component, operation), e.g. ("redis", "GET"). The
+#: component "wait" marks a task waiting for another (a lock poll): the turn passes on.
 IoHook = Callable[[str, str], None]
 
 
@@ -100,6 +101,9 @@ class Interleaver:
             if self.degraded:
                 return
             self.switches.append((me, f"{component}.{operation}"))
+            if component == "wait":
+                self._yield_turn(me)
+                return
             if self._budget is None or self._budget > 0:
                 if self._budget is not None:
                     self._budget -= 1
@@ -144,6 +148,17 @@ class Interleaver:
                 if not self.degraded:
                     self._turn = following if self._live else None
                 self._cond.notify_all()
+
+    def _yield_turn(self, me: int) -> None:
+        """A task that waits for another (polls a lock, sleeps in a backoff) lets the next
+        live task run; otherwise a waiter preempted nobody and would starve the holder."""
+        following = self._after(me)
+        if following is None or following == me:
+            return
+        self._turn = following
+        self._budget = None
+        self._cond.notify_all()
+        self._wait_for_turn(me)
 
     def _after(self, current: int) -> int | None:
         """The next live task after `current`, round robin (current itself if alone)."""

@@ -14,6 +14,9 @@ from cachecheck.checkers._result import CheckResult, Finding, result
 from cachecheck.checkers._timeline import Fmt, by_key, origin_of
 
 CHECKER = "single_flight"
+
+#: Events after which any key may be missing from the cache (a new miss episode for all).
+CACHE_LOSS_EVENTS = frozenset({"redis_crash", "redis_restart", "cache_flushed"})
 #: Loads listed in one finding's details, at most.
 _SHOWN = 20
 
@@ -64,12 +67,18 @@ def check_single_flight(
     fmt = Fmt(origin)
     invalidators = by_key(ops, OpKind.WRITE, OpKind.DELETE)
     expiries: dict[str, list[float]] = defaultdict(list)
+    everything_lost: list[float] = []
     for e in events:
         if e.name == expiry_event and isinstance(e.detail.get("key"), str):
             expiries[e.detail["key"]].append(e.at)
+        elif e.name in CACHE_LOSS_EVENTS:
+            everything_lost.append(e.at)
     grouped: dict[str, list[LoadRecord]] = defaultdict(list)
     for ld in loads:
         grouped[ld.key].append(ld)
+    # A crash or restart can empty the whole cache: a new miss episode for every key.
+    for key in grouped:
+        expiries[key] = sorted(expiries[key] + everything_lost)
     sizes: list[int] = []
     findings: list[Finding] = []
     for key, key_loads in grouped.items():
