@@ -62,6 +62,9 @@ def test_wheel_has_only_the_cachecheck_top_level_package(wheel: Path) -> None:
     assert "cachecheck/strategies/__init__.py" in names
     assert "cachecheck/chaos/__init__.py" in names
     assert "cachecheck/py.typed" in names
+    for package in ROOT.joinpath("cachecheck").rglob("__init__.py"):
+        relative = package.relative_to(ROOT).as_posix()
+        assert relative in names, f"{relative} is missing from the wheel (pyproject packages)"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[pytest11]" in text and "cachecheck = cachecheck.plugin" in text
