@@ -155,6 +155,7 @@ class Database:
         self._visible_at: dict[tuple[str, int], float] = {}
         self._log_cache: list[tuple[str, int, str | None, float]] = []
         self._log_cache_id = 0
+        self._local_commits: list[Commit] = []
         self._load_lock = threading.Lock()
 
     # -- the source of truth ------------------------------------------------------------
@@ -205,7 +206,7 @@ class Database:
                     if current is not None and current >= version:
                         return False
                     self._store(conn, key, value, version, exists=current is not None)
-                self._mark_visible(key, version)
+                self._mark_visible(key, version, value)
                 return True
             except IntegrityError:
                 continue  # a concurrent first insert of the key won; re-read and compare
@@ -230,6 +231,13 @@ class Database:
             Commit(key, version, value, visible.get((key, version), at))
             for key, version, value, at in rows
         ]
+
+    def local_commits(self) -> list[Commit]:
+        """The commits this process made, in the order they became visible, without a
+        database round trip. Equal to `commits()` when no other process writes (the
+        stateful model); multi-process experiments use `commits()`."""
+        with self._load_lock:
+            return list(self._local_commits)
 
     def _commit_rows(self) -> list[tuple[str, int, str | None, float]]:
         # SQLite serializes writers, so log ids follow commit order and only new rows need
@@ -273,6 +281,7 @@ class Database:
             self._visible_at.clear()
             self._log_cache.clear()
             self._log_cache_id = 0
+            self._local_commits.clear()
         self.hooks.clear()
 
     def close(self) -> None:
@@ -345,7 +354,7 @@ class Database:
                     current = self._current_version(conn, key, for_update=True)
                     version = 1 if current is None else current + 1
                     self._store(conn, key, value, version, exists=current is not None)
-                self._mark_visible(key, version)
+                self._mark_visible(key, version, value)
                 return version
             except IntegrityError:
                 continue  # a concurrent first insert of the same key; retry as an update
@@ -376,12 +385,13 @@ class Database:
             )
         )
 
-    def _mark_visible(self, key: str, version: int) -> None:
+    def _mark_visible(self, key: str, version: int, value: str | None) -> None:
         # The logged time is taken inside the transaction, before COMMIT. Checkers need the
         # moment the change was certainly visible to every reader: just after COMMIT returned.
         now = self.clock.now()
         with self._load_lock:
             self._visible_at[(key, version)] = now
+            self._local_commits.append(Commit(key, version, value, now))
 
     def _record_load(self, key: str, client: str | None) -> None:
         load = Load(key, self.clock.now(), client or threading.current_thread().name)

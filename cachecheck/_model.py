@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from hypothesis import Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
+from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
@@ -33,7 +35,15 @@ from cachecheck._database import DatabaseUnavailable
 from cachecheck._history import OpKind
 from cachecheck._interleave import Interleaver
 from cachecheck._redis_server import RedisServer
-from cachecheck._subject import Closeable, Drainable, HasWorker, Subject, capabilities
+from cachecheck._subject import (
+    Closeable,
+    Drainable,
+    HasWorker,
+    Subject,
+    Taggable,
+    Warmable,
+    capabilities,
+)
 from cachecheck._world import World
 from cachecheck.checkers import (
     CheckResult,
@@ -180,7 +190,7 @@ def build_machine(
     track = tracker or _Tracker()
     keys = st.sampled_from(cfg.keys)
     clients = st.sampled_from(cfg.clients)
-    kinds = st.lists(st.sampled_from([OpKind.READ, OpKind.WRITE, OpKind.DELETE]), min_size=2,
+    kinds = st.lists(st.sampled_from(["read", "write", "delete", "warm", "retag"]), min_size=2,
                      max_size=3)  # fmt: skip
     # PCT-style: which op starts, then how many I/O calls each runs before a preemption.
     firsts = st.integers(0, 2)
@@ -225,14 +235,11 @@ def build_machine(
 
         @precondition(lambda self: cfg.interleavings)
         @rule(ops=kinds, key=keys, first=firsts, switches=switches)
-        def concurrently(
-            self, ops: list[OpKind], key: str, first: int, switches: list[int]
-        ) -> None:
+        def concurrently(self, ops: list[str], key: str, first: int, switches: list[int]) -> None:
             """Run 2-3 operations on one key by different clients at once: op `first` starts,
             and each runs `switches[i]` Redis or database calls before being preempted."""
-            if "delete" not in self.caps:
-                ops = [OpKind.WRITE if kind is OpKind.DELETE else kind for kind in ops]
-            shown = ", ".join(repr(kind.value) for kind in ops)
+            ops = [self._supported(kind) for kind in ops]
+            shown = ", ".join(repr(kind) for kind in ops)
             self._step(
                 f"concurrently(ops=[{shown}], key={key!r}, first={first!r}, switches={switches!r})"
             )
@@ -318,6 +325,26 @@ def build_machine(
             self.world.history.note("connections_killed")
             track.fault("connection_kill")
 
+        @precondition(lambda self: "warm" in self.caps)
+        @rule(key=keys)
+        def warm(self, key: str) -> None:
+            """Preload a key (cache warming)."""
+            self._step(f"warm(key={key!r})")
+            assert isinstance(self.subject, Warmable)
+            self._async_started()
+            with suppress(FAULT_ERRORS):
+                self.subject.warm([key])
+
+        @precondition(lambda self: self._has_tags())
+        @rule(key=keys)
+        def update_behind_cache_then_invalidate_tag(self, key: str) -> None:
+            """A bulk update changes the source of truth without touching the cache, then
+            invalidates the key's tags: afterwards no read may serve the old value."""
+            self._step(f"update_behind_cache_then_invalidate_tag(key={key!r})")
+            with suppress(FAULT_ERRORS):
+                self._update_behind_cache("bulk", key)
+            self._probe(key)
+
         @precondition(lambda self: "drain" in self.caps)
         @rule()
         def drain(self) -> None:
@@ -331,7 +358,7 @@ def build_machine(
             if not cfg.check_every_step or not self.world.history.ops:
                 return
             ops = self.world.history.ops
-            commits = self.world.database.commits()
+            commits = self.world.database.local_commits()
             results = [
                 check_no_phantom_reads(ops, commits, contract),
                 check_staleness(ops, commits, contract),
@@ -398,10 +425,29 @@ def build_machine(
             except FAULT_ERRORS:
                 pass
 
-        def _task(self, client: str, kind: OpKind, key: str) -> Callable[[], Any]:
-            if kind is OpKind.READ:
+        def _supported(self, kind: str) -> str:
+            """Map an op the subject cannot do to one it can (same draw, so shrinking works)."""
+            if kind == "delete" and "delete" not in self.caps:
+                return "write"
+            if kind == "warm" and "warm" not in self.caps:
+                return "read"
+            if kind == "retag" and not self._has_tags():
+                return "write"
+            return kind
+
+        def _has_tags(self) -> bool:
+            return "tags" in self.caps and hasattr(self.subject, "tags_of")
+
+        def _task(self, client: str, kind: str, key: str) -> Callable[[], Any]:
+            if kind == "retag":
+                return lambda: self._update_behind_cache(client, key)
+            if kind == "warm":
+                assert isinstance(self.subject, Warmable)
+                subject = self.subject
+                return lambda: subject.warm([key])
+            if kind == "read":
                 return lambda: self._read(client, key)
-            if kind is OpKind.WRITE:
+            if kind == "write":
                 value = self._value(key)
 
                 def write() -> None:
@@ -410,6 +456,14 @@ def build_machine(
 
                 return write
             return lambda: self._delete(client, key)
+
+        def _update_behind_cache(self, client: str, key: str) -> None:
+            assert isinstance(self.subject, Taggable)
+            value = self._value(key)
+            with self.world.history.record(client, OpKind.WRITE, key, value):
+                self.world.database.write(key, value)
+                for tag in sorted(set(getattr(self.subject, "tags_of")(key))):  # noqa: B009
+                    self.subject.invalidate_tag(tag)
 
         def _drain(self) -> None:
             if isinstance(self.subject, Drainable):
@@ -537,17 +591,21 @@ def run_model(
     *,
     settings: hypothesis_settings | None = None,
     name: str | None = None,
+    shrink_seconds: float | None = 60.0,
 ) -> ModelOutcome:
     """Run the model; return the outcome instead of raising (for reports and mutation scores).
 
-    The world's I/O hook and fault knobs are restored afterwards.
+    `shrink_seconds` bounds the time spent shrinking a failure (each shrink step replays an
+    example against the real server); None keeps Hypothesis' own limit. The world's I/O hook
+    and fault knobs are restored afterwards.
     """
     tracker = _Tracker()
     machine = build_machine(world, factory, contract, config, tracker=tracker)
     started = tracker.started = time.monotonic()
     outcome = ModelOutcome(subject=name or contract.name, passed=False)
     try:
-        run_state_machine_as_test(machine, settings=_without_explain(settings))
+        with _shrink_budget(shrink_seconds):
+            run_state_machine_as_test(machine, settings=_without_explain(settings))
         outcome.passed = True
         outcome.results = tracker.last_results
     except ContractViolation as violation:
@@ -588,6 +646,20 @@ def _record_violation(
 def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
     first = group.exceptions[0]
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+@contextmanager
+def _shrink_budget(seconds: float | None) -> Iterator[None]:
+    """Hypothesis documents MAX_SHRINKING_SECONDS as the knob to monkeypatch for this."""
+    if seconds is None:
+        yield
+        return
+    saved = engine.MAX_SHRINKING_SECONDS
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
 
 
 def _without_explain(given: hypothesis_settings | None) -> hypothesis_settings:

@@ -55,10 +55,12 @@ def score_mutant(
     mutant: Any,
     config: ModelConfig,
     settings: hypothesis_settings,
+    *,
+    shrink_seconds: float | None = 20.0,
 ) -> MutantScore:
     """Run the stateful model on one mutant (from `cachecheck.strategies` MUTANTS)."""
     outcome = run_model(world, mutant.factory, mutant.contract, config, settings=settings,
-                        name=mutant.name)  # fmt: skip
+                        name=mutant.name, shrink_seconds=shrink_seconds)  # fmt: skip
     note = "" if outcome.error is None else f"{type(outcome.error).__name__}: {outcome.error}"
     return MutantScore(
         name=mutant.name,

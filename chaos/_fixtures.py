@@ -7,23 +7,34 @@ The plugin wires them as: a session-scoped server (`start_session_toxiproxy`), a
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from cachecheck._config import ToxiproxySpec
+from cachecheck._config import ProxyProviderKind, ToxiproxySpec, parse_toxiproxy_spec
 from cachecheck._errors import ProvisionError
 from cachecheck._redis_server import RedisHandle
 
 from ._client import Proxy, ToxiproxyConflict
-from ._provision import ToxiproxyHandle, start_toxiproxy
+from ._provision import BINARY_NAME, ToxiproxyHandle, start_embedded_process, start_toxiproxy
 
 if TYPE_CHECKING:
     from cachecheck._world import World
 
 
 def start_session_toxiproxy(spec: ToxiproxySpec | str, *, seed: int | None = 0) -> ToxiproxyHandle:
-    """The session's Toxiproxy server, per `--cachecheck-toxiproxy` (one per xdist worker)."""
+    """The session's Toxiproxy server, per `--cachecheck-toxiproxy` (one per xdist worker).
+
+    The embedded server runs in a child process here (see `start_embedded_process`); a real
+    `toxiproxy-server` on PATH still wins under `auto`.
+    """
+    spec = parse_toxiproxy_spec(spec) if isinstance(spec, str) else spec
+    wants_embedded = spec.kind is ProxyProviderKind.EMBEDDED or (
+        spec.kind is ProxyProviderKind.AUTO and shutil.which(BINARY_NAME) is None
+    )
+    if wants_embedded:
+        return start_embedded_process(seed=seed)
     return start_toxiproxy(spec, seed=seed)
 
 

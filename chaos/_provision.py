@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,14 +133,47 @@ def _binary(path: str, timeout: float) -> ToxiproxyHandle:
     raise last
 
 
+def start_embedded_process(
+    *, seed: int | None = 0, startup_timeout: float = 10.0
+) -> ToxiproxyHandle:
+    """The embedded server in a child process (`cachecheck toxiproxy`), tracked by the reaper.
+
+    Same server as `EmbeddedToxiproxy`, but its event loop does not share the test process's
+    GIL: an in-process proxy thread and the test thread take turns on every packet, which
+    roughly halves the throughput of a busy test. The plugin's session proxy uses this.
+    """
+    command = [sys.executable, "-m", "cachecheck.cli", "toxiproxy", "--host", "127.0.0.1",
+               "--seed", str(seed or 0), "--port"]  # fmt: skip
+    last: ProvisionError | None = None
+    for _ in range(3):
+        try:
+            handle = _launch(command, startup_timeout, kind="embedded")
+            handle.detail["process"] = True
+            handle.detail["seed"] = seed
+            return handle
+        except ProvisionError as exc:
+            last = exc
+            if "address already in use" not in str(exc).lower():
+                break
+    assert last is not None
+    raise last
+
+
 def _launch_binary(path: str, timeout: float) -> ToxiproxyHandle:
+    handle = _launch([path, "-host", "127.0.0.1", "-port"], timeout, kind="binary")
+    handle.detail["binary"] = path
+    return handle
+
+
+def _launch(command: list[str], timeout: float, *, kind: str) -> ToxiproxyHandle:
+    """Start `command` + a free port number; wait for /version."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="cachecheck-toxiproxy-")
     reaper().track_dir(workdir)
     log_path = Path(workdir) / "toxiproxy.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [path, "-host", "127.0.0.1", "-port", str(port)],
+            [*command, str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -163,9 +197,7 @@ def _launch_binary(path: str, timeout: float) -> ToxiproxyHandle:
         stop()
         raise
     client.timeout = 10.0
-    return ToxiproxyHandle(
-        "binary", url, True, client, None, {"binary": path, "pid": process.pid}, stop
-    )
+    return ToxiproxyHandle(kind, url, True, client, None, {"pid": process.pid}, stop)
 
 
 def _docker(image: str, timeout: float) -> ToxiproxyHandle:

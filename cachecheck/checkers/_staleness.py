@@ -15,6 +15,7 @@ from cachecheck.checkers._timeline import (
     Fmt,
     Timeline,
     build_timelines,
+    credit_deletes,
     by_key,
     nines,
     origin_of,
@@ -72,6 +73,7 @@ def check_staleness(
     bound = contract.staleness_bound
     fmt = Fmt(origin_of(ops, commits) if origin is None else origin)
     timelines = build_timelines(commits)
+    credit_deletes(timelines, ops)
     writers = write_ops_by_value(ops)
     deletes = by_key(ops, OpKind.DELETE)
     stats = _Stats(writes=len(commits))

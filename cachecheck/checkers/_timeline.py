@@ -74,6 +74,31 @@ def build_timelines(commits: Iterable[Commit]) -> dict[str, Timeline]:
     return timelines
 
 
+def credit_deletes(timelines: dict[str, Timeline], ops: Iterable[Op]) -> None:
+    """Let a read of None see a tombstone from the moment its delete was invoked.
+
+    With asynchronous durability (write-behind) a delete is acknowledged, and served, before
+    its tombstone commits; values are matched to their write by value, but tombstones carry
+    none. Each tombstone is credited from the invocation of the latest delete of its key
+    invoked before it committed (lenient: it never turns a correct history into a finding).
+    """
+    invoked: dict[str, list[float]] = defaultdict(list)
+    for op in ops:
+        if op.kind is OpKind.DELETE:
+            invoked[op.key].append(op.invoked_at)
+    for key, tl in timelines.items():
+        starts = sorted(invoked.get(key, ()))
+        if not starts:
+            continue
+        credited = []
+        for t in tl.tomb_times:
+            i = bisect.bisect_right(starts, t)
+            credited.append(min(t, starts[i - 1]) if i else t)
+        for i in range(len(credited) - 2, -1, -1):  # keep them sorted for bisect
+            credited[i] = min(credited[i], credited[i + 1])
+        tl.tomb_times = credited
+
+
 def write_ops_by_value(ops: Iterable[Op]) -> dict[str, Op]:
     """Each written value -> the write op that wrote it (values are unique per write)."""
     found: dict[str, Op] = {}

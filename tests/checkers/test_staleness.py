@@ -234,3 +234,23 @@ def test_failed_reads_are_ignored() -> None:
     res = check_staleness(h.ops, h.commits, BOUND_0)
     assert res.ok
     assert res.measurements["reads"] == 0
+
+
+def test_async_delete_is_credited_from_its_invocation() -> None:
+    """Write-behind acknowledges (and serves) a delete before its tombstone commits: a read of
+    None between the two is not stale."""
+    from cachecheck._contract import Contract, Durability
+    from cachecheck._history import Commit, Op, OpKind, Outcome
+    from cachecheck.checkers import check_staleness
+
+    ops = [
+        Op(0, "c0", OpKind.WRITE, "k", "v1", 0.000, 0.004, Outcome.OK),
+        Op(1, "c1", OpKind.DELETE, "k", None, 0.005, 0.007, Outcome.OK),
+        Op(2, "c2", OpKind.READ, "k", None, 0.008, 0.009, Outcome.OK),
+    ]
+    commits = [Commit("k", 1, "v1", 0.0065), Commit("k", 2, None, 0.010)]
+    contract = Contract(staleness_bound=0.0, durability=Durability.ASYNC)
+    result = check_staleness(ops, commits, contract)
+    assert result.ok, [f.message for f in result.findings]
+    # Without the delete op, the same None read is stale: v1 was committed before it.
+    assert not check_staleness([ops[0], ops[2]], commits[:1], contract).ok

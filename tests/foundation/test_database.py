@@ -143,3 +143,12 @@ def test_bad_url_is_a_clear_error() -> None:
 
     with pytest.raises(ProvisionError, match="nosuchdriver"):
         Database("nosuchdriver://x/y")
+
+
+def test_local_commits_match_the_commit_log(cachecheck_db: Database) -> None:
+    cachecheck_db.write("a", "1")
+    cachecheck_db.delete("a")
+    cachecheck_db.apply_if_newer("b", "x", 4)
+    local = [(c.key, c.version, c.value) for c in cachecheck_db.local_commits()]
+    logged = [(c.key, c.version, c.value) for c in cachecheck_db.commits()]
+    assert local == logged == [("a", 1, "1"), ("a", 2, None), ("b", 4, "x")]
