@@ -31,11 +31,13 @@ from cachecheck._subject import (
     capabilities,
 )
 from cachecheck._world import World
+from cachecheck.suite import CacheSuite
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BreakerPolicy",
+    "CacheSuite",
     "CachecheckError",
     "CachecheckSettings",
     "ClientSettings",

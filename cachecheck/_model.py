@@ -89,6 +89,8 @@ class ModelConfig:
     connection_resets: bool = False
     #: Kill every client connection server-side (CLIENT KILL), subscribers included.
     connection_kills: bool = False
+    #: Make one read's database load fail (an outage): the error must not be cached.
+    db_outages: bool = False
     #: Longest time jump in seconds.
     max_time_step: float = 30.0
     drain_timeout: float = 10.0
@@ -101,7 +103,7 @@ class ModelConfig:
         interleavings, time, eviction, redis_crash, worker_crash, connection_kill)."""
         names = set(faults)
         known = {"interleavings", "time", "eviction", "redis_crash", "worker_crash",
-                 "connection_kill", "connection_reset"}  # fmt: skip
+                 "connection_kill", "connection_reset", "db_outage"}  # fmt: skip
         if names - known:
             raise ValueError(f"unknown faults {sorted(names - known)}; use {sorted(known)}")
         options: dict[str, Any] = {
@@ -112,6 +114,7 @@ class ModelConfig:
             "worker_crashes": "worker_crash" in names,
             "connection_kills": "connection_kill" in names,
             "connection_resets": "connection_reset" in names,
+            "db_outages": "db_outage" in names,
         }
         options.update(overrides)
         return cls(**options)
@@ -184,14 +187,21 @@ def build_machine(
     config: ModelConfig | None = None,
     *,
     tracker: _Tracker | None = None,
+    probe_factory: SubjectFactory | None = None,
 ) -> type[RuleBasedStateMachine]:
-    """A state machine class bound to `world`, building a fresh subject per example."""
+    """A state machine class bound to `world`, building a fresh subject per example.
+
+    One subject is built up front (by `probe_factory`, default `factory`) to learn which
+    operations it supports, so the model draws only those.
+    """
     cfg = config or ModelConfig()
     track = tracker or _Tracker()
     keys = st.sampled_from(cfg.keys)
     clients = st.sampled_from(cfg.clients)
-    kinds = st.lists(st.sampled_from(["read", "write", "delete", "warm", "retag"]), min_size=2,
-                     max_size=3)  # fmt: skip
+    # Draw only operations the subject supports: every draw then spends its probability on
+    # races that can happen (a probe subject tells the capabilities).
+    supported = _burst_kinds(world, probe_factory or factory)
+    kinds = st.lists(st.sampled_from(supported), min_size=2, max_size=3)
     # PCT-style: which op starts, then how many I/O calls each runs before a preemption.
     firsts = st.integers(0, 2)
     switches = st.lists(st.integers(0, 4), max_size=3)
@@ -325,6 +335,20 @@ def build_machine(
             self.world.history.note("connections_killed")
             track.fault("connection_kill")
 
+        @precondition(lambda self: cfg.db_outages)
+        @rule(client=clients, key=keys)
+        def read_during_database_outage(self, client: str, key: str) -> None:
+            """A read whose database load fails (the cache may serve a hit, or fail): the
+            failure must not be cached as "absent"; the next quiescent read is checked."""
+            self._step(f"read_during_database_outage(client={client!r}, key={key!r})")
+            hooks = self.world.database.hooks
+            hooks.fail_reads = True
+            try:
+                self._read(client, key)
+            finally:
+                hooks.fail_reads = False
+            self._probe(key)
+
         @precondition(lambda self: "warm" in self.caps)
         @rule(key=keys)
         def warm(self, key: str) -> None:
@@ -332,7 +356,7 @@ def build_machine(
             self._step(f"warm(key={key!r})")
             assert isinstance(self.subject, Warmable)
             self._async_started()
-            with suppress(FAULT_ERRORS):
+            with suppress(*FAULT_ERRORS):
                 self.subject.warm([key])
 
         @precondition(lambda self: self._has_tags())
@@ -341,7 +365,7 @@ def build_machine(
             """A bulk update changes the source of truth without touching the cache, then
             invalidates the key's tags: afterwards no read may serve the old value."""
             self._step(f"update_behind_cache_then_invalidate_tag(key={key!r})")
-            with suppress(FAULT_ERRORS):
+            with suppress(*FAULT_ERRORS):
                 self._update_behind_cache("bulk", key)
             self._probe(key)
 
@@ -538,6 +562,24 @@ def build_machine(
 
     CacheModel.__name__ = CacheModel.__qualname__ = f"CacheModel[{contract.name}]"
     return CacheModel
+
+
+def _burst_kinds(world: World, factory: SubjectFactory) -> list[str]:
+    world.reset()
+    probe = factory(world)
+    try:
+        caps = capabilities(probe)
+        kinds = ["read", "write"]
+        if "delete" in caps:
+            kinds.append("delete")
+        if "warm" in caps:
+            kinds.append("warm")
+        if "tags" in caps and hasattr(probe, "tags_of"):
+            kinds.append("retag")
+        return kinds
+    finally:
+        if isinstance(probe, Closeable):
+            probe.close()
 
 
 class _Failed:

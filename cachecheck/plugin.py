@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -42,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"{help_text} Default: {setting.default!r}.",
             )
             parser.addini(setting.ini, setting.help, default=None)
+    _add_report_option(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_SETTINGS_KEY] = resolve_settings(lambda s: _lookup(config, s))
     except ConfigError as exc:
         raise pytest.UsageError(f"cachecheck: {exc}") from None
+    _configure_report(config)
 
 
 def _lookup(config: pytest.Config, setting: Setting) -> str | None:
@@ -252,3 +256,96 @@ def _start_binary_server(settings: CachecheckSettings, **options: Any) -> RedisS
         server.stop()
         pytest.skip("cachecheck_redis_factory needs a redis-server or valkey-server binary")
     return server
+
+
+# -- reports: --cachecheck-report DIR, JUnit XML properties, xdist ------------------------------
+
+REPORT_OPTION = "--cachecheck-report"
+REPORT_ENV = "CACHECHECK_REPORT"
+REPORT_INI = "cachecheck_report"
+#: Attribute of a TestReport carrying the test's cachecheck payloads (travels through xdist).
+RESULTS_ATTR = "cachecheck_results"
+_RESULTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+
+
+def _add_report_option(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
+    group.addoption(
+        REPORT_OPTION,
+        default=None,
+        metavar="DIR",
+        help="Write report.json, report.html and summary.md of every cachecheck suite test to "
+        f"DIR. Env {REPORT_ENV}; ini {REPORT_INI}.",
+    )
+    parser.addini(REPORT_INI, "Directory for cachecheck's report.", default=None)
+
+
+def _configure_report(config: pytest.Config) -> None:
+    """Register the report writer on the process that writes it (never on an xdist worker)."""
+    directory = config.getoption(REPORT_OPTION) or os.environ.get(REPORT_ENV)
+    directory = directory or config.getini(REPORT_INI) or None
+    if not directory or hasattr(config, "workerinput"):
+        return
+    from cachecheck._report import ReportError, check_writable
+
+    try:
+        path = check_writable(config.invocation_params.dir / str(directory))
+    except ReportError as exc:
+        raise pytest.UsageError(f"cachecheck: {REPORT_OPTION}: {exc}") from None
+    config.pluginmanager.register(_ReportSession(path), "cachecheck-report")
+
+
+@pytest.fixture
+def cachecheck_record(request: pytest.FixtureRequest) -> Callable[[dict[str, Any]], None]:
+    """Attach a cachecheck result payload to this test: it reaches `--cachecheck-report`
+    (through xdist too), and its summary reaches JUnit XML as `cachecheck.*` properties."""
+    from cachecheck._report import junit_properties
+
+    def record(payload: dict[str, Any]) -> None:
+        request.node.stash.setdefault(_RESULTS_KEY, []).append(payload)
+        request.node.user_properties.extend(junit_properties(payload))
+
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    payloads = item.stash.get(_RESULTS_KEY, None)
+    if payloads and report.when == "call":
+        setattr(report, RESULTS_ATTR, list(payloads))
+    return report
+
+
+class _ReportSession:
+    """Collects payloads from test reports (local or from xdist workers); writes once."""
+
+    def __init__(self, directory: Path) -> None:
+        from cachecheck._report import ReportCollector
+
+        self.directory = directory
+        self.collector = ReportCollector("pytest")
+        self.started = time.monotonic()
+        self.outcome = ""
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for payload in getattr(report, RESULTS_ATTR, None) or ():
+            self.collector.add(payload)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from cachecheck._report import ReportError, write_report
+
+        report = self.collector.build(duration_s=time.monotonic() - self.started)
+        try:
+            paths = write_report(report, self.directory)
+        except ReportError as exc:
+            self.outcome = f"cachecheck: the report was not written: {exc}"
+            return
+        self.outcome = (
+            f"cachecheck report ({report.status}, {len(report.subjects)} subjects): {paths.html}"
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.outcome:
+            terminalreporter.write_line(self.outcome)

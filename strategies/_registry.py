@@ -20,9 +20,19 @@ SubjectFactory = Callable[["World"], Any]
 
 #: Faults the stateful model can inject; a reference lists those it claims to survive.
 FAULTS = frozenset(
-    {"interleavings", "time", "eviction", "redis_crash", "worker_crash", "connection_kill"}
+    {
+        "interleavings",
+        "time",
+        "eviction",
+        "redis_crash",
+        "worker_crash",
+        "connection_kill",
+        "connection_reset",
+        "db_outage",
+    }
 )
-DEFAULT_SURVIVES = frozenset({"interleavings", "time", "eviction"})
+#: Every cache should survive these: races, time, evictions and a failed database read.
+DEFAULT_SURVIVES = frozenset({"interleavings", "time", "eviction", "db_outage"})
 
 
 @dataclass(frozen=True)

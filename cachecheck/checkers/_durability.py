@@ -21,7 +21,7 @@ from cachecheck.checkers._timeline import (
 
 CHECKER = "durability"
 #: Event names that count as crashes for the loss window.
-CRASH_EVENTS: tuple[str, ...] = ("redis_crash", "worker_crash")
+CRASH_EVENTS: tuple[str, ...] = ("redis_crash", "worker_crash", "redis.crash", "worker.crash")
 
 
 @dataclass(slots=True)

@@ -15,8 +15,19 @@ from cachecheck.checkers._timeline import Fmt, by_key, origin_of
 
 CHECKER = "single_flight"
 
+#: Loads whose client name starts with this are background refreshes (refresh-ahead), not
+#: misses: they start a new episode instead of counting towards one.
+REFRESH_CLIENT_PREFIX = "refresh:"
+
+
+def is_refresh(load: LoadRecord) -> bool:
+    return (load.client or "").startswith(REFRESH_CLIENT_PREFIX)
+
+
 #: Events after which any key may be missing from the cache (a new miss episode for all).
-CACHE_LOSS_EVENTS = frozenset({"redis_crash", "redis_restart", "cache_flushed"})
+CACHE_LOSS_EVENTS = frozenset(
+    {"redis_crash", "redis_restart", "redis.crash", "redis.restart", "cache_flushed"}
+)
 #: Loads listed in one finding's details, at most.
 _SHOWN = 20
 
@@ -74,11 +85,16 @@ def check_single_flight(
         elif e.name in CACHE_LOSS_EVENTS:
             everything_lost.append(e.at)
     grouped: dict[str, list[LoadRecord]] = defaultdict(list)
+    refreshes: dict[str, list[float]] = defaultdict(list)
     for ld in loads:
-        grouped[ld.key].append(ld)
-    # A crash or restart can empty the whole cache: a new miss episode for every key.
+        if is_refresh(ld):
+            refreshes[ld.key].append(ld.at)
+        else:
+            grouped[ld.key].append(ld)
+    # A crash or restart can empty the whole cache, and a background refresh reloads a key
+    # before it expires: either starts a new miss episode.
     for key in grouped:
-        expiries[key] = sorted(expiries[key] + everything_lost)
+        expiries[key] = sorted(expiries[key] + everything_lost + refreshes[key])
     sizes: list[int] = []
     findings: list[Finding] = []
     for key, key_loads in grouped.items():

@@ -77,3 +77,16 @@ def test_not_promised_is_skipped_but_measured() -> None:
     assert not res.checked
     assert res.ok
     assert res.measurements["max_loads_per_episode"] == 2
+
+
+def test_background_refresh_loads_start_a_new_episode() -> None:
+    """A refresh-ahead worker reloads a key before it expires (client name 'refresh…'): that
+    is not a second miss load, but the miss after it is a new episode."""
+    from cachecheck._contract import Contract
+    from cachecheck.checkers import Load, check_single_flight
+
+    contract = Contract(single_flight=True)
+    loads = [Load("k", 0.010, "c0"), Load("k", 0.020, "refresh:lease-1"), Load("k", 0.030, "c1")]
+    assert check_single_flight(loads, [], contract).ok
+    stampede = [Load("k", 0.010, "c0"), Load("k", 0.030, "c1")]
+    assert not check_single_flight(stampede, [], contract).ok
