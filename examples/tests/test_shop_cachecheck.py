@@ -90,7 +90,7 @@ class TestProductCache(CacheSuite):
 
 
 #: Derandomized, so every run explores the same examples and finds each bug the same way.
-FIND = settings(max_examples=400, stateful_step_count=8, deadline=None, derandomize=True,
+FIND = settings(max_examples=2000, stateful_step_count=8, deadline=None, derandomize=True,
                 database=None)  # fmt: skip
 #: The stale fill needs a miss racing a write on one key: one key, misses made by evictions.
 RACES = ModelConfig(keys=("k0",), clients=("c0", "c1"), time_travel=False)
