@@ -33,10 +33,13 @@ class Timeline:
         return len(self.commits)
 
     def commit(self, pos: int) -> Commit | None:
-        return self.commits[pos - 1] if pos >= 1 else None
+        # Positions past the last commit occur for acknowledged writes not yet committed
+        # (write-behind): there is no commit to show for them.
+        return self.commits[pos - 1] if 1 <= pos <= len(self.commits) else None
 
     def value(self, pos: int) -> str | None:
-        return self.commits[pos - 1].value if pos >= 1 else None
+        commit = self.commit(pos)
+        return None if commit is None else commit.value
 
     def newest_at(self, t: float) -> int:
         """The newest position committed at or before `t`."""
