@@ -667,13 +667,18 @@ def run_model(
     finally:
         world.io.hook = None
         world.database.hooks.clear()
+    record_counts(outcome, tracker, started)
+    return outcome
+
+
+def record_counts(outcome: ModelOutcome, tracker: _Tracker, started: float) -> None:
+    """Copy what the tracker counted over every example of a run into its outcome."""
     outcome.examples = tracker.examples
     outcome.steps = tracker.steps
     outcome.seconds = time.monotonic() - started
     outcome.faults = dict(tracker.faults)
     outcome.time_to_catch = tracker.first_failure_after
     outcome.examples_to_catch = tracker.examples_to_first_failure
-    return outcome
 
 
 def _record_violation(

@@ -52,6 +52,7 @@ from cachecheck._model import (
     build_machine,
     format_steps,
     format_violation,
+    record_counts,
 )
 from cachecheck._redis_server import RedisServer
 from cachecheck._report import (
@@ -187,12 +188,7 @@ def drive_model(
     finally:
         world.io.hook = None
         world.database.hooks.clear()
-    outcome.examples = tracker.examples
-    outcome.steps = tracker.steps
-    outcome.seconds = time.monotonic() - started
-    outcome.faults = dict(tracker.faults)
-    outcome.time_to_catch = tracker.first_failure_after
-    outcome.examples_to_catch = tracker.examples_to_first_failure
+    record_counts(outcome, tracker, started)
     return run
 
 
