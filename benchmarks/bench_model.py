@@ -2,13 +2,14 @@
 server through the fault proxy, against a baseline measured in the same run (bare GETs per
 second through the same proxy).
 
-Run: `python benchmarks/bench_model.py [--examples 200] [--strategy cache_aside]`
+Run: `python benchmarks/bench_model.py [--examples 200] [--repeat 3] [--strategy cache_aside]`
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import statistics
 import time
 
 from hypothesis import settings
@@ -33,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--strategy", default="cache_aside")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the median is reported")
     parser.add_argument("--interleavings", action="store_true", help="include concurrent bursts")
     args = parser.parse_args()
     importlib.import_module("cachecheck.strategies.cache_aside")
@@ -40,24 +42,30 @@ def main() -> None:
     from cachecheck.strategies._registry import REFERENCES
 
     reference = REFERENCES[args.strategy]
+    faults = set(reference.survives) - (set() if args.interleavings else {"interleavings"})
+    rates, baselines = [], []
     with start_session_toxiproxy("embedded", seed=0) as toxiproxy, World.start() as world:
         attach_proxy(world, proxy_redis(toxiproxy, world.redis_server))
-        baseline = bare_gets_per_second(world)
-        faults = set(reference.survives) - (set() if args.interleavings else {"interleavings"})
-        outcome = run_model(
-            world,
-            reference.factory,
-            reference.contract,
-            ModelConfig.for_faults(faults),
-            settings=settings(max_examples=args.examples, stateful_step_count=50,
-                              deadline=None, database=None, derandomize=True),
-        )  # fmt: skip
-    rate = outcome.steps / outcome.seconds
+        for run in range(args.repeat):
+            baseline = bare_gets_per_second(world)
+            outcome = run_model(
+                world,
+                reference.factory,
+                reference.contract,
+                ModelConfig.for_faults(faults),
+                settings=settings(max_examples=args.examples, stateful_step_count=50,
+                                  deadline=None, database=None, derandomize=True),
+            )  # fmt: skip
+            rate = outcome.steps / outcome.seconds
+            rates.append(rate)
+            baselines.append(baseline)
+            print(f"run {run + 1}: {outcome.examples} examples, {outcome.steps} steps in "
+                  f"{outcome.seconds:.2f} s = {rate:,.0f} steps/s; bare GET {baseline:,.0f}/s; "
+                  f"passed={outcome.passed}")  # fmt: skip
+    rate, baseline = statistics.median(rates), statistics.median(baselines)
     print(f"strategy            {args.strategy} (faults: {', '.join(sorted(faults))})")
-    print(f"passed              {outcome.passed}")
-    print(f"examples / steps    {outcome.examples} / {outcome.steps} in {outcome.seconds:.2f} s")
-    print(f"model steps/s       {rate:,.0f}")
-    print(f"baseline GETs/s     {baseline:,.0f} (bare GET through the proxy)")
+    print(f"model steps/s       {rate:,.0f} (median of {args.repeat})")
+    print(f"baseline GETs/s     {baseline:,.0f} (bare GET through the proxy, median)")
     print(f"ratio               {rate / baseline:.3f} steps per bare GET")
 
 

@@ -14,7 +14,15 @@ from cachecheck._database import Database, DatabaseHooks, DatabaseUnavailable, L
 from cachecheck._errors import CachecheckError, ConfigError, ProvisionError, UnsafeResetError
 from cachecheck._history import Commit, Event, History, Op, OpKind, Outcome, PendingOp
 from cachecheck._interleave import Interleaver
-from cachecheck._model import ContractViolation, ModelConfig, ModelOutcome, build_machine, run_model
+from cachecheck._model import (
+    ContractViolation,
+    ModelConfig,
+    ModelOutcome,
+    Step,
+    build_machine,
+    replay_steps,
+    run_model,
+)
 from cachecheck._providers import start_redis
 from cachecheck._redis_server import ExternalRedis, RedisHandle, RedisServer, ServerOptions
 from cachecheck._runner import RunnerConfig, RunOutcome, ScheduledFault, run_concurrent
@@ -79,6 +87,7 @@ __all__ = [
     "RunnerConfig",
     "ScheduledFault",
     "ServerOptions",
+    "Step",
     "Subject",
     "Taggable",
     "TtlPolicy",
@@ -91,6 +100,7 @@ __all__ = [
     "capabilities",
     "make_client",
     "parse_persistence",
+    "replay_steps",
     "run_concurrent",
     "run_model",
     "start_redis",

@@ -17,8 +17,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,19 +31,16 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    delete,
     event,
-    insert,
     inspect,
-    select,
-    update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from cachecheck._clock import Clock, MonotonicClock
 from cachecheck._errors import ProvisionError, UnsafeResetError
 from cachecheck._history import Commit
+from cachecheck._sql import Statements, Transaction
 
 _table_counter = itertools.count()
 
@@ -151,6 +147,7 @@ class Database:
             Column("committed_at", Float, nullable=False),
         )
         self._create_tables()
+        self._sql = Statements(self._engine, self.items, self.commit_log)
         self._loads: list[Load] = []
         self._visible_at: dict[tuple[str, int], float] = {}
         self._log_cache: list[tuple[str, int, str | None, float]] = []
@@ -173,12 +170,7 @@ class Database:
 
     def peek_row(self, key: str) -> Row | None:
         """Like `read_row` but not counted as a load and not subject to hooks (for checkers)."""
-        with self._engine.connect() as conn:
-            found = conn.execute(
-                select(self.items.c.value, self.items.c.version, self.items.c.deleted).where(
-                    self.items.c.key == key
-                )
-            ).first()
+        found = self._sql.fetch_one(self._sql.row, k=key)
         if found is None:
             return None
         value, version, deleted = found
@@ -201,23 +193,28 @@ class Database:
         self.hooks.before_write()
         for _ in range(5):
             try:
-                with self._write_transaction() as conn:
-                    current = self._current_version(conn, key, for_update=True)
+                with self._sql.transaction() as txn:
+                    current = self._current_version(txn, key)
                     if current is not None and current >= version:
                         return False
-                    self._store(conn, key, value, version, exists=current is not None)
+                    self._store(txn, key, value, version, exists=current is not None)
                 self._mark_visible(key, version, value)
                 return True
-            except IntegrityError:
+            except self._sql.integrity_error:
                 continue  # a concurrent first insert of the key won; re-read and compare
         raise ProvisionError(f"could not apply version {version} of {key!r} after 5 attempts")
 
+    def attach(self, items_table: str, commits_table: str) -> None:
+        """Use existing cachecheck tables of this database (another process's, reflected)
+        instead of this object's own, which stay empty and are dropped by `close()`."""
+        metadata = MetaData()
+        self.items = Table(items_table, metadata, autoload_with=self._engine)
+        self.commit_log = Table(commits_table, metadata, autoload_with=self._engine)
+        self._sql = Statements(self._engine, self.items, self.commit_log)
+
     def snapshot(self) -> dict[str, str | None]:
         """Every key's current value (None for deleted), not counted as loads."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(self.items.c.key, self.items.c.value, self.items.c.deleted)
-            ).all()
+        rows = self._sql.fetch_all(self._sql.snapshot)
         return {key: (None if deleted else value) for key, value, deleted in rows}
 
     # -- what checkers read ----------------------------------------------------------------
@@ -243,15 +240,7 @@ class Database:
         # SQLite serializes writers, so log ids follow commit order and only new rows need
         # fetching. Elsewhere an id can commit after a larger one: read the whole log.
         last_id = self._log_cache_id if self.is_sqlite else 0
-        query = select(
-            self.commit_log.c.id,
-            self.commit_log.c.key,
-            self.commit_log.c.version,
-            self.commit_log.c.value,
-            self.commit_log.c.committed_at,
-        ).where(self.commit_log.c.id > last_id)
-        with self._engine.connect() as conn:
-            fetched = conn.execute(query.order_by(self.commit_log.c.id)).all()
+        fetched = self._sql.fetch_all(self._sql.log_since, after=last_id)
         new_rows = [(str(k), int(ver), val, float(at)) for _, k, ver, val, at in fetched]
         with self._load_lock:
             if not self.is_sqlite:
@@ -273,9 +262,9 @@ class Database:
 
     def reset(self) -> None:
         """Delete every row of cachecheck's own tables, clear the load log and the hooks."""
-        with self._write_transaction() as conn:
-            conn.execute(delete(self.items))
-            conn.execute(delete(self.commit_log))
+        with self._sql.transaction() as txn:
+            txn.execute(self._sql.clear_items)
+            txn.execute(self._sql.clear_log)
         with self._load_lock:
             self._loads.clear()
             self._visible_at.clear()
@@ -341,49 +330,33 @@ class Database:
             )
         self._metadata.create_all(self._engine)
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[Connection]:
-        with self._engine.begin() as conn:
-            yield conn
-
     def _commit(self, key: str, value: str | None) -> int:
         self.hooks.before_write()
         for _ in range(5):
             try:
-                with self._write_transaction() as conn:
-                    current = self._current_version(conn, key, for_update=True)
+                with self._sql.transaction() as txn:
+                    current = self._current_version(txn, key)
                     version = 1 if current is None else current + 1
-                    self._store(conn, key, value, version, exists=current is not None)
+                    self._store(txn, key, value, version, exists=current is not None)
                 self._mark_visible(key, version, value)
                 return version
-            except IntegrityError:
+            except self._sql.integrity_error:
                 continue  # a concurrent first insert of the same key; retry as an update
         raise ProvisionError(f"could not commit a write of {key!r} after 5 attempts")
 
-    def _current_version(
-        self, conn: Connection, key: str, *, for_update: bool = False
-    ) -> int | None:
-        query = select(self.items.c.version).where(self.items.c.key == key)
-        if for_update and not self.is_sqlite:
-            query = query.with_for_update()
-        found = conn.execute(query).scalar()
+    def _current_version(self, txn: Transaction, key: str) -> int | None:
+        """The stored version of `key`, row-locked until the transaction ends."""
+        found = txn.scalar(self._sql.version_for_update, k=key)
         return None if found is None else int(found)
 
     def _store(
-        self, conn: Connection, key: str, value: str | None, version: int, *, exists: bool
+        self, txn: Transaction, key: str, value: str | None, version: int, *, exists: bool
     ) -> None:
-        fields = {"value": value, "version": version, "deleted": value is None}
-        if exists:
-            conn.execute(update(self.items).where(self.items.c.key == key).values(**fields))
-        else:
-            conn.execute(insert(self.items).values(key=key, **fields))
+        item = self._sql.update_item if exists else self._sql.insert_item
+        txn.execute(item, k=key, v=value, ver=version, gone=value is None)
         # Inside the transaction, after the row lock: a lower bound on visibility that follows
         # version order; `commits()` replaces it by the after-COMMIT time when known.
-        conn.execute(
-            insert(self.commit_log).values(
-                key=key, version=version, value=value, committed_at=self.clock.now()
-            )
-        )
+        txn.execute(self._sql.log_commit, k=key, ver=version, v=value, at=self.clock.now())
 
     def _mark_visible(self, key: str, version: int, value: str | None) -> None:
         # The logged time is taken inside the transaction, before COMMIT. Checkers need the

@@ -37,9 +37,22 @@ def instrument(client: redis.Redis, points: IoPoints) -> redis.Redis:
     execute_command: Callable[..., Any] = client.execute_command
     make_pipeline: Callable[..., Any] = client.pipeline
 
+    # A script the server has not cached yet fails with NOSCRIPT; redis-py then loads it and
+    # retries. That is one logical command: if its reload made I/O points of their own, the
+    # same schedule would preempt at a different place the first time a script runs.
+    reloading = threading.local()
+
     def instrumented_command(*args: Any, **options: Any) -> Any:
-        points("redis", str(args[0]) if args else "?")
-        return execute_command(*args, **options)
+        name = str(args[0]) if args else "?"
+        if getattr(reloading, "active", False):
+            reloading.active = name != "EVALSHA"  # the retry ends the reload
+        else:
+            points("redis", name)
+        try:
+            return execute_command(*args, **options)
+        except redis.exceptions.NoScriptError:
+            reloading.active = True
+            raise
 
     def instrumented_pipeline(transaction: bool = True, shard_hint: Any = None) -> Any:
         pipe = make_pipeline(transaction, shard_hint)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import unittest
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -17,14 +18,15 @@ from typing import Any
 
 import redis
 from hypothesis import Phase
+from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from hypothesis.database import InMemoryExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -52,6 +54,7 @@ from cachecheck.checkers import (
     check_no_phantom_reads,
     check_read_your_writes,
     check_staleness,
+    check_ttl_hygiene,
 )
 
 #: Errors a cache may legitimately raise while a fault is active: recorded, not propagated.
@@ -68,12 +71,21 @@ FAULT_ERRORS: tuple[type[BaseException], ...] = (
 
 SubjectFactory = Callable[[World], Any]
 
+#: A time jump expires keys left with less than this (ms): Redis would expire them in real
+#: time moments later, unrecorded, and a checker would then miss an episode boundary. A
+#: step on a loaded machine takes tens of milliseconds; this leaves a wide margin.
+EXPIRY_GRACE_MS = 250
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """What the model may do. Enable only the faults the contract claims to survive."""
 
     keys: tuple[str, ...] = ("k0", "k1")
+    #: Keys that already hold a row when an example starts (written straight to the database,
+    #: the cache cold): most cache races need an old value to go stale, and this saves every
+    #: counterexample the write that would create it. Keys not listed start absent.
+    seeded_keys: tuple[str, ...] = ("k0",)
     clients: tuple[str, ...] = ("c0", "c1", "c2")
     #: Run 2-3 operations concurrently, switching at I/O points as Hypothesis chooses.
     interleavings: bool = True
@@ -150,11 +162,27 @@ class ModelOutcome:
     examples_to_catch: int | None = None
     error: BaseException | None = None
     results: list[CheckResult] = field(default_factory=list)
+    #: False when the time budget stopped the run before Hypothesis finished.
+    complete: bool = True
+    #: False when a violation was reported from an example that was not fully shrunk.
+    shrunk: bool = True
     faults: dict[str, int] = field(default_factory=dict)
 
     @property
     def properties_violated(self) -> set[str]:
         return set() if self.violation is None else self.violation.properties
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rule call of an example, replayable as `getattr(state, rule)(**arguments)`."""
+
+    rule: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.arguments.items())
+        return f"{self.rule}({shown})"
 
 
 class _Tracker:
@@ -163,7 +191,7 @@ class _Tracker:
     def __init__(self) -> None:
         self.examples = 0
         self.steps = 0
-        self.last_steps: list[str] = []
+        self.last_steps: list[Step] = []
         self.last_results: list[CheckResult] = []
         self.faults: dict[str, int] = {}
         self.started = time.monotonic()
@@ -192,16 +220,19 @@ def build_machine(
     """A state machine class bound to `world`, building a fresh subject per example.
 
     One subject is built up front (by `probe_factory`, default `factory`) to learn which
-    operations it supports, so the model draws only those.
+    operations it supports. Rules for operations it lacks and for faults `config` leaves out
+    are removed from the class, so no draw is spent on a rule that cannot run.
     """
     cfg = config or ModelConfig()
     track = tracker or _Tracker()
     keys = st.sampled_from(cfg.keys)
     clients = st.sampled_from(cfg.clients)
-    # Draw only operations the subject supports: every draw then spends its probability on
-    # races that can happen (a probe subject tells the capabilities).
-    supported = _burst_kinds(world, probe_factory or factory)
-    kinds = st.lists(st.sampled_from(supported), min_size=2, max_size=3)
+    probed = _probe_capabilities(world, probe_factory or factory)
+    kinds = st.lists(st.sampled_from(_burst_kinds(probed)), min_size=2, max_size=3)
+    # Two reads racing is a stampede (the scenarios measure those), not a stale value.
+    pairs = st.lists(st.sampled_from(_burst_kinds(probed)), min_size=2, max_size=2).filter(
+        lambda ops: ops != ["read", "read"]
+    )
     # PCT-style: which op starts, then how many I/O calls each runs before a preemption.
     firsts = st.integers(0, 2)
     switches = st.lists(st.integers(0, 4), max_size=3)
@@ -215,9 +246,17 @@ def build_machine(
             self.subject: Subject = factory(world)
             self.caps = capabilities(self.subject)
             self.values = itertools.count()
-            self.steps: list[str] = []
+            self.steps: list[Step] = []
             #: Async work (write-behind flush, invalidation delivery) may still be in flight.
             self.pending_async = False
+            #: History length at the last invariant check (steps without reads skip it).
+            self.checked_ops = 0
+            #: Set when a step broke the contract: teardown then only cleans up.
+            self.failed = False
+            for key in (k for k in cfg.seeded_keys if k in cfg.keys):
+                value = self._value(key)
+                with world.history.record("seed", OpKind.WRITE, key, value):
+                    world.database.write(key, value)
             track.examples += 1
 
         # -- client operations -----------------------------------------------------------
@@ -227,32 +266,50 @@ def build_machine(
             """A read. At a quiescent point (nothing in flight, async work drained) it must
             serve the database's value: convergence is checked on every such read, so a stale
             entry is caught before a later expiry or eviction hides it."""
-            self._step(f"read(client={client!r}, key={key!r})")
+            self._step("read", client=client, key=key)
             served = self._read(client, key)
             if served is not _FAILED and not self.pending_async:
                 self._check_quiescent_read(key, served)
 
         @rule(client=clients, key=keys)
         def write(self, client: str, key: str) -> None:
-            self._step(f"write(client={client!r}, key={key!r})")
+            self._step("write", client=client, key=key)
             self._write(client, key)
 
-        @precondition(lambda self: "delete" in self.caps)
         @rule(client=clients, key=keys)
         def delete(self, client: str, key: str) -> None:
-            self._step(f"delete(client={client!r}, key={key!r})")
+            self._step("delete", client=client, key=key)
             self._delete(client, key)
 
-        @precondition(lambda self: cfg.interleavings)
         @rule(ops=kinds, key=keys, first=firsts, switches=switches)
         def concurrently(self, ops: list[str], key: str, first: int, switches: list[int]) -> None:
             """Run 2-3 operations on one key by different clients at once: op `first` starts,
             and each runs `switches[i]` Redis or database calls before being preempted."""
             ops = [self._supported(kind) for kind in ops]
-            shown = ", ".join(repr(kind) for kind in ops)
-            self._step(
-                f"concurrently(ops=[{shown}], key={key!r}, first={first!r}, switches={switches!r})"
-            )
+            self._step("concurrently", ops=ops, key=key, first=first, switches=switches)
+            self._burst(ops, key, first, switches)
+
+        @rule(ops=pairs, key=keys, after=st.integers(0, 3))
+        def race(self, ops: list[str], key: str, after: int) -> None:
+            """The most common cache race, drawn directly: op 0 makes `after` Redis or
+            database calls, op 1 then runs to completion, and op 0 finishes (a reader
+            preempted between its database read and its fill; a writer preempted between
+            invalidating and committing). `concurrently` covers the deeper schedules."""
+            ops = [self._supported(kind) for kind in ops]
+            self._step("race", ops=ops, key=key, after=after)
+            self._burst(ops, key, 0, [after])
+
+        @rule(ops=pairs, key=keys, after=st.integers(0, 3))
+        def race_on_miss(self, ops: list[str], key: str, after: int) -> None:
+            """`race` after evicting everything cached for the key: the stale-set family
+            starts on a miss, and a hit would leave nothing to race."""
+            ops = [self._supported(kind) for kind in ops]
+            self._step("race_on_miss", ops=ops, key=key, after=after)
+            for redis_key in self.world.keyspace.evict_all_of(key):
+                self._expired(redis_key)
+            self._burst(ops, key, 0, [after])
+
+        def _burst(self, ops: list[str], key: str, first: int, switches: list[int]) -> None:
             tasks = [self._task(f"c{i}", kind, key) for i, kind in enumerate(ops)]
             self._async_started()
             interleaver = Interleaver(first, switches)
@@ -268,33 +325,49 @@ def build_machine(
 
         # -- time, evictions and faults -----------------------------------------------
 
-        @precondition(lambda self: cfg.time_travel)
-        @rule(seconds=st.floats(0.001, 1.0).map(lambda f: round(f * f * cfg.max_time_step, 3)))
+        @rule(seconds=_time_steps(cfg, contract))
         def time_passes(self, seconds: float) -> None:
-            """Move the clock forward and shorten every TTL by as much (expiring some)."""
-            self._step(f"time_passes(seconds={seconds!r})")
+            """Move the clock forward and shorten every TTL by as much (expiring some). Every
+            key's TTL is checked on the way: a key without one is caught the moment it exists
+            at a step, not only if it survives to the end."""
+            self._step("time_passes", seconds=seconds)
+            self._advance(seconds)
+
+        @rule(choice=st.integers(0, 1000), fraction=st.sampled_from([0.9, 1.0]))
+        def time_passes_toward_expiry(self, choice: int, fraction: float) -> None:
+            """Jump to `fraction` of one volatile key's remaining TTL: to the edge of a
+            refresh window or exactly to an expiry, where TTL logic breaks, whatever the
+            entry's age (a fixed jump lands there only by chance)."""
+            self._step("time_passes_toward_expiry", choice=choice, fraction=fraction)
+            pttls = self.world.keyspace.pttls()
+            volatile = sorted(key for key, pttl in pttls.items() if pttl > 0)
+            if volatile:
+                self._advance(pttls[volatile[choice % len(volatile)]] * fraction / 1000)
+
+        def _advance(self, seconds: float) -> None:
             clock = self.world.clock
             if isinstance(clock, (OffsetClock, ManualClock)):
                 clock.advance(seconds)
-            for redis_key in self._shorten_ttls(round(seconds * 1000)):
+            advanced = self.world.keyspace.advance(round(seconds * 1000), grace_ms=EXPIRY_GRACE_MS)
+            for redis_key in advanced.expired:
                 self._expired(redis_key)
+            # Only where no background work can be writing keys meanwhile (refresh-ahead
+            # reloads start on reads): a check racing it would fail unreproducibly.
+            if contract.ttl is not None and "drain" not in self.caps:
+                self._raise_on_findings([check_ttl_hygiene(advanced.pttls_before, contract)])
 
-        @precondition(lambda self: cfg.evictions)
         @rule(choice=st.integers(0, 1000))
         def evict(self, choice: int) -> None:
             """Delete one key that has a TTL, as maxmemory eviction would."""
-            self._step(f"evict(choice={choice!r})")
-            volatile = self._volatile_keys()
-            if volatile:
-                redis_key = volatile[choice % len(volatile)]
-                self.world.admin_client().delete(redis_key)
-                self._expired(redis_key)
+            self._step("evict", choice=choice)
+            evicted = self.world.keyspace.evict(choice)
+            if evicted is not None:
+                self._expired(evicted)
 
-        @precondition(lambda self: cfg.redis_crashes and server is not None)
         @rule()
         def crash_redis(self) -> None:
             """SIGKILL the Redis server and start it again on the same port."""
-            self._step("crash_redis()")
+            self._step("crash_redis")
             assert server is not None
             persistence = str(server.options.persistence)
             self.world.history.note("redis_crash", persistence=persistence)
@@ -303,44 +376,40 @@ def build_machine(
             self.world.history.note("redis_restart", persistence=persistence)
             track.fault("redis_crash")
 
-        @precondition(lambda self: cfg.worker_crashes and "worker" in self.caps)
         @rule()
         def crash_worker(self) -> None:
             """Crash the subject's background worker (no ack, no flush) and start a new one."""
-            self._step("crash_worker()")
+            self._step("crash_worker")
             assert isinstance(self.subject, HasWorker)
             self.world.history.note("worker_crash")
             self.subject.worker.crash()
             self.subject.worker.start()
             track.fault("worker_crash")
 
-        @precondition(lambda self: cfg.connection_resets and self.world.proxy is not None)
         @rule()
         def reset_connections(self) -> None:
             """Reset every connection through the fault proxy (clients reconnect)."""
-            self._step("reset_connections()")
+            self._step("reset_connections")
             # Disabling a Toxiproxy proxy closes every connection through it.
             self.world.proxy.disable()
             self.world.proxy.enable()
             self.world.history.note("connections_reset")
             track.fault("connection_reset")
 
-        @precondition(lambda self: cfg.connection_kills)
         @rule()
         def kill_connections(self) -> None:
             """Close every client connection server-side (CLIENT KILL), subscribers too:
             the next command on each fails once, then clients reconnect."""
-            self._step("kill_connections()")
+            self._step("kill_connections")
             self.world.admin_client().client_kill_filter(skipme=True)
             self.world.history.note("connections_killed")
             track.fault("connection_kill")
 
-        @precondition(lambda self: cfg.db_outages)
         @rule(client=clients, key=keys)
         def read_during_database_outage(self, client: str, key: str) -> None:
             """A read whose database load fails (the cache may serve a hit, or fail): the
             failure must not be cached as "absent"; the next quiescent read is checked."""
-            self._step(f"read_during_database_outage(client={client!r}, key={key!r})")
+            self._step("read_during_database_outage", client=client, key=key)
             hooks = self.world.database.hooks
             hooks.fail_reads = True
             try:
@@ -349,39 +418,45 @@ def build_machine(
                 hooks.fail_reads = False
             self._probe(key)
 
-        @precondition(lambda self: "warm" in self.caps)
         @rule(key=keys)
         def warm(self, key: str) -> None:
             """Preload a key (cache warming)."""
-            self._step(f"warm(key={key!r})")
+            self._step("warm", key=key)
             assert isinstance(self.subject, Warmable)
             self._async_started()
             with suppress(*FAULT_ERRORS):
                 self.subject.warm([key])
 
-        @precondition(lambda self: self._has_tags())
         @rule(key=keys)
         def update_behind_cache_then_invalidate_tag(self, key: str) -> None:
             """A bulk update changes the source of truth without touching the cache, then
             invalidates the key's tags: afterwards no read may serve the old value."""
-            self._step(f"update_behind_cache_then_invalidate_tag(key={key!r})")
+            self._step("update_behind_cache_then_invalidate_tag", key=key)
             with suppress(*FAULT_ERRORS):
                 self._update_behind_cache("bulk", key)
             self._probe(key)
 
-        @precondition(lambda self: "drain" in self.caps)
         @rule()
         def drain(self) -> None:
-            self._step("drain()")
+            """Wait for background work; once it is done, every key's TTL is checked (a
+            refresh or a flush that dropped one is caught here, not only at the end)."""
+            self._step("drain")
             self._drain()
+            if contract.ttl is not None and not self.pending_async:
+                ttls = self.world.keyspace.pttls()
+                self._raise_on_findings([check_ttl_hygiene(ttls, contract)])
 
         # -- checks ----------------------------------------------------------------------
 
         @invariant()
         def history_so_far_keeps_the_contract(self) -> None:
-            if not cfg.check_every_step or not self.world.history.ops:
-                return
             ops = self.world.history.ops
+            # Every property checked here is about what a read saw, judged against commits
+            # visible before it started: only a new read can break one (teardown checks the
+            # whole history whatever happens here).
+            new_ops, self.checked_ops = ops[self.checked_ops :], len(ops)
+            if not cfg.check_every_step or not any(op.kind is OpKind.READ for op in new_ops):
+                return
             commits = self.world.database.local_commits()
             results = [
                 check_no_phantom_reads(ops, commits, contract),
@@ -394,8 +469,14 @@ def build_machine(
             try:
                 if track.last_steps is not self.steps:
                     track.last_steps = self.steps
+                if self.failed:
+                    # Hypothesis tears down after a failing step too. A second violation here
+                    # would chain onto the first and look like a different bug to the
+                    # shrinker, which then keeps steps it could have dropped.
+                    return
                 self._drain()
                 served = {key: self._read("final", key) for key in cfg.keys}
+                self._drain()  # a final read may start work too (a refresh-ahead reload)
                 final_db = self.world.database.snapshot()
                 history = self.world.history
                 results = check_history(
@@ -406,7 +487,7 @@ def build_machine(
                     final_cache=_as_cache_contents(served, final_db),
                     final_db=final_db,
                     loads=self.world.database.loads(),
-                    ttls=self._ttls() if contract.ttl is not None else None,
+                    ttls=self.world.keyspace.pttls() if contract.ttl is not None else None,
                 )
                 track.last_results = results
                 self._raise_on_findings(results)
@@ -416,8 +497,8 @@ def build_machine(
 
         # -- helpers -----------------------------------------------------------------------
 
-        def _step(self, text: str) -> None:
-            self.steps.append(text)
+        def _step(self, rule: str, **arguments: Any) -> None:
+            self.steps.append(Step(rule, arguments))
             track.steps += 1
             track.last_steps = self.steps
 
@@ -522,33 +603,6 @@ def build_machine(
             )
             self._raise_on_findings([result])
 
-        def _shorten_ttls(self, ms: int) -> list[str]:
-            admin = self.world.admin_client()
-            expired = []
-            for redis_key, pttl in self._ttl_items():
-                if pttl > ms:
-                    admin.pexpire(redis_key, pttl - ms)
-                elif pttl > 0:
-                    admin.delete(redis_key)
-                    expired.append(redis_key)
-            return expired
-
-        def _ttl_items(self) -> list[tuple[str, int]]:
-            admin = self.world.admin_client()
-            found = sorted(admin.scan_iter(match=self.world.namespace + "*", count=1000))
-            if not found:
-                return []
-            pipe = admin.pipeline(transaction=False)
-            for redis_key in found:
-                pipe.pttl(redis_key)
-            return list(zip(found, (int(p) for p in pipe.execute()), strict=True))
-
-        def _ttls(self) -> dict[str, int]:
-            return dict(self._ttl_items())
-
-        def _volatile_keys(self) -> list[str]:
-            return [k for k, pttl in self._ttl_items() if pttl > 0]
-
         def _expired(self, redis_key: str) -> None:
             matching = [k for k in cfg.keys if redis_key.endswith(":" + k)]
             for key in matching or cfg.keys:
@@ -558,28 +612,77 @@ def build_machine(
             failed = [r for r in results if r.findings]
             if failed:
                 track.failed()
+                self.failed = True
                 raise ContractViolation(format_violation(contract, failed), failed)
 
+    for name in _OPTIONAL_RULES - _enabled_rules(cfg, probed, world, server):
+        delattr(CacheModel, name)
     CacheModel.__name__ = CacheModel.__qualname__ = f"CacheModel[{contract.name}]"
     return CacheModel
 
 
-def _burst_kinds(world: World, factory: SubjectFactory) -> list[str]:
+def _time_steps(cfg: ModelConfig, contract: Contract) -> st.SearchStrategy[float]:
+    """How far time jumps: the contract's TTL landmarks (everything expires; well into the
+    last fifth of a TTL, where refresh-ahead acts; half a TTL), or any step up to
+    `max_time_step`, small ones likelier."""
+    anywhere = st.floats(0.001, 1.0).map(lambda f: round(f * f * cfg.max_time_step, 3))
+    if contract.ttl is None:
+        return anywhere
+    ttl = contract.ttl.max_seconds
+    landmarks = [round(ttl + 0.001, 3), round(ttl * 0.85, 3), round(ttl * 0.5, 3)]
+    return st.one_of(st.sampled_from(landmarks), anywhere)
+
+
+#: Rules that exist only for some configs or subjects (`_enabled_rules` picks them).
+_OPTIONAL_RULES = frozenset({
+    "delete", "concurrently", "race", "race_on_miss", "time_passes", "time_passes_toward_expiry",
+    "evict", "crash_redis",
+    "crash_worker", "reset_connections", "kill_connections", "read_during_database_outage", "warm",
+    "update_behind_cache_then_invalidate_tag", "drain",
+})  # fmt: skip
+
+
+def _enabled_rules(
+    cfg: ModelConfig, caps: frozenset[str], world: World, server: RedisServer | None
+) -> set[str]:
+    wanted = {
+        "delete": "delete" in caps,
+        "concurrently": cfg.interleavings,
+        "race": cfg.interleavings,
+        "race_on_miss": cfg.interleavings and cfg.evictions,
+        "time_passes": cfg.time_travel,
+        "time_passes_toward_expiry": cfg.time_travel,
+        "evict": cfg.evictions,
+        "crash_redis": cfg.redis_crashes and server is not None,
+        "crash_worker": cfg.worker_crashes and "worker" in caps,
+        "reset_connections": cfg.connection_resets and world.proxy is not None,
+        "kill_connections": cfg.connection_kills,
+        "read_during_database_outage": cfg.db_outages,
+        "warm": "warm" in caps,
+        "update_behind_cache_then_invalidate_tag": "retag" in caps,
+        "drain": "drain" in caps,
+    }
+    return {name for name, on in wanted.items() if on}
+
+
+def _probe_capabilities(world: World, factory: SubjectFactory) -> frozenset[str]:
+    """What a subject from `factory` can do; "retag" when it can name a key's tags."""
     world.reset()
     probe = factory(world)
     try:
         caps = capabilities(probe)
-        kinds = ["read", "write"]
-        if "delete" in caps:
-            kinds.append("delete")
-        if "warm" in caps:
-            kinds.append("warm")
-        if "tags" in caps and hasattr(probe, "tags_of"):
-            kinds.append("retag")
-        return kinds
+        retag = "tags" in caps and hasattr(probe, "tags_of")
+        return caps | {"retag"} if retag else caps
     finally:
         if isinstance(probe, Closeable):
             probe.close()
+
+
+def _burst_kinds(caps: frozenset[str]) -> list[str]:
+    """The operations a concurrent burst draws from: only those the subject supports, so
+    every draw spends its probability on races that can happen."""
+    optional = [kind for kind in ("delete", "warm", "retag") if kind in caps]
+    return ["read", "write", *optional]
 
 
 class _Failed:
@@ -625,6 +728,28 @@ def format_violation(contract: Contract, results: Sequence[CheckResult]) -> str:
     return "\n".join(lines)
 
 
+class BudgetExhausted(KeyboardInterrupt):
+    """Raised at an example boundary once a model run's time budget is spent.
+
+    A `KeyboardInterrupt` because that is the one exception Hypothesis lets through at once,
+    without shrinking or replaying; `run_model` catches it and never lets it escape.
+    """
+
+
+class _Guard:
+    """The subject factory, refusing to start a new example once the deadline has passed."""
+
+    def __init__(self, factory: SubjectFactory, deadline: float | None) -> None:
+        self.factory = factory
+        self.deadline = deadline
+
+    def __call__(self, world: World) -> Any:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.deadline = None  # trip once: a replay after the interruption must run
+            raise BudgetExhausted
+        return self.factory(world)
+
+
 def run_model(
     world: World,
     factory: SubjectFactory,
@@ -634,41 +759,191 @@ def run_model(
     settings: hypothesis_settings | None = None,
     name: str | None = None,
     shrink_seconds: float | None = 60.0,
+    seed: int | None = None,
+    deadline: float | None = None,
+    minimize_seconds: float = 10.0,
 ) -> ModelOutcome:
     """Run the model; return the outcome instead of raising (for reports and mutation scores).
 
-    `shrink_seconds` bounds the time spent shrinking a failure (each shrink step replays an
-    example against the real server); None keeps Hypothesis' own limit. The world's I/O hook
-    and fault knobs are restored afterwards.
+    `shrink_seconds` bounds Hypothesis' shrinking (each shrink step replays an example against
+    the real server); None keeps Hypothesis' own limit. A shrunk counterexample is then
+    minimized by replaying it without each of its steps in turn, for up to `minimize_seconds`.
+    `seed` fixes the examples explored; `deadline` (a `time.monotonic()` value) stops the run
+    at the next example boundary: a violation seen before then is still reported, replayed but
+    not shrunk (`outcome.shrunk`), and a run cut short is not `outcome.complete`. Errors that
+    are not contract violations come back as `outcome.error` with the failing example's steps.
+    The world's I/O hook and fault knobs are restored afterwards.
     """
     tracker = _Tracker()
-    machine = build_machine(world, factory, contract, config, tracker=tracker)
-    started = tracker.started = time.monotonic()
+    machine = build_machine(world, _Guard(factory, deadline), contract, config,
+                            tracker=tracker, probe_factory=factory)  # fmt: skip
+    if seed is not None:
+        machine = hypothesis_seed(seed)(machine)
+    run_settings = model_settings(settings, seed=seed, deadline=deadline)
     outcome = ModelOutcome(subject=name or contract.name, passed=False)
+    started = tracker.started = time.monotonic()
     try:
         with _shrink_budget(shrink_seconds):
-            run_state_machine_as_test(machine, settings=_without_explain(settings))
-        outcome.passed = True
-        outcome.results = tracker.last_results
-    except ContractViolation as violation:
-        _record_violation(outcome, violation, tracker, machine.__name__)
-    except BaseExceptionGroup as group:
-        # Hypothesis reports distinct failures together; keep the first contract violation.
-        violations, rest = group.split(ContractViolation)
-        if violations is None:
-            raise
-        first = _first_leaf(violations)
-        assert isinstance(first, ContractViolation)
-        _record_violation(outcome, first, tracker, machine.__name__)
-        if rest is not None:
-            outcome.error = rest
-    except Flaky as exc:
-        outcome.error = exc
+            _run_within_budget(machine, run_settings, outcome, tracker)
+        if outcome.violation is not None and outcome.shrunk:
+            until = time.monotonic() + minimize_seconds
+            _minimize(
+                machine, outcome, tracker, until if deadline is None else min(until, deadline)
+            )
     finally:
         world.io.hook = None
         world.database.hooks.clear()
     record_counts(outcome, tracker, started)
     return outcome
+
+
+def model_settings(
+    base: hypothesis_settings | None, *, seed: int | None, deadline: float | None
+) -> hypothesis_settings:
+    """Settings for a model run: no explain phase (it re-runs failures under a tracer, which
+    costs seconds on a real server), no deadline (real I/O), one failure reported; with a seed
+    or a budget, an in-memory example database so that an interrupted shrink can be replayed."""
+    parent = base if base is not None else hypothesis_settings()
+    phases = tuple(p for p in parent.phases if p is not Phase.explain)
+    if seed is None and deadline is None:
+        return hypothesis_settings(parent, phases=phases, deadline=None, report_multiple_bugs=False)
+    return hypothesis_settings(
+        parent,
+        phases=phases,
+        deadline=None,
+        derandomize=False,
+        database=InMemoryExampleDatabase(),
+        report_multiple_bugs=False,
+    )
+
+
+def _run_within_budget(
+    machine: type[RuleBasedStateMachine],
+    settings: hypothesis_settings,
+    outcome: ModelOutcome,
+    tracker: _Tracker,
+) -> None:
+    try:
+        _attempt(machine, settings, outcome, tracker)
+    except BudgetExhausted:
+        outcome.complete = False
+        if tracker.first_failure_after is None:
+            outcome.passed = True
+            outcome.results = tracker.last_results
+            return
+        outcome.shrunk = False
+        _replay_best(machine, settings, outcome, tracker)
+
+
+def _attempt(
+    machine: type[RuleBasedStateMachine],
+    settings: hypothesis_settings,
+    outcome: ModelOutcome,
+    tracker: _Tracker,
+) -> None:
+    try:
+        run_state_machine_as_test(machine, settings=settings)
+        outcome.passed = True
+        outcome.results = tracker.last_results
+    except ContractViolation as violation:
+        outcome.violation = violation
+        outcome.results = violation.results
+        _record_steps(outcome, tracker.last_steps, machine.__name__)
+    except (Flaky, Exception) as exc:
+        outcome.error = exc
+        _record_steps(outcome, tracker.last_steps, machine.__name__)
+
+
+def _replay_best(
+    machine: type[RuleBasedStateMachine],
+    settings: hypothesis_settings,
+    outcome: ModelOutcome,
+    tracker: _Tracker,
+) -> None:
+    """Replay the saved failing examples only (no generation, no shrinking)."""
+    examples, steps = tracker.examples, tracker.steps
+    try:
+        _attempt(machine, hypothesis_settings(settings, phases=(Phase.reuse,)), outcome, tracker)
+    except unittest.SkipTest:  # nothing was saved: Hypothesis had no failing example to run
+        outcome.passed = True
+    finally:
+        tracker.examples, tracker.steps = examples, steps
+    if outcome.passed and outcome.violation is None:
+        outcome.passed = False
+        outcome.error = RuntimeError(
+            "a violation was seen but the time budget ran out before it could be replayed; "
+            "run again with a larger profile"
+        )
+
+
+def _minimize(
+    machine: type[RuleBasedStateMachine], outcome: ModelOutcome, tracker: _Tracker, until: float
+) -> None:
+    """Drop steps the violation does not need: replay the counterexample without each run of
+    steps (halves, quarters, … single steps) and keep any shorter one that still breaks one of
+    the same properties. Hypothesis' shrinker works on the choices behind the steps and can
+    keep a step whose removal shifts later draws; a replay of the steps themselves cannot."""
+    assert outcome.violation is not None
+    wanted = outcome.violation.properties
+    steps = list(tracker.last_steps)
+    examples, counted = tracker.examples, tracker.steps
+    try:
+        chunk = max(1, len(steps) // 2)
+        while chunk >= 1 and time.monotonic() < until:
+            shorter = _without_a_chunk(machine, steps, chunk, wanted, until)
+            if shorter is None:
+                chunk //= 2
+                continue
+            steps, outcome.violation = shorter
+            chunk = min(chunk, max(1, len(steps) // 2))
+    finally:
+        tracker.examples, tracker.steps = examples, counted
+    outcome.results = outcome.violation.results
+    _record_steps(outcome, steps, machine.__name__)
+
+
+def _without_a_chunk(
+    machine: type[RuleBasedStateMachine],
+    steps: list[Step],
+    chunk: int,
+    wanted: set[str],
+    until: float,
+) -> tuple[list[Step], ContractViolation] | None:
+    for start in range(0, len(steps), chunk):
+        if time.monotonic() >= until:
+            return None
+        candidate = steps[:start] + steps[start + chunk :]
+        violation = replay_steps(machine, candidate)
+        if violation is not None and violation.properties & wanted:
+            return candidate, violation
+    return None
+
+
+def replay_steps(
+    machine: type[RuleBasedStateMachine], steps: Sequence[Step]
+) -> ContractViolation | None:
+    """Run `steps` on a fresh machine as Hypothesis would (invariants after each, then
+    teardown); the violation they cause, or None. Other errors count as not reproducing."""
+    state: Any = machine()
+    try:
+        state.history_so_far_keeps_the_contract()
+        for step in steps:
+            getattr(state, step.rule)(**step.arguments)
+            state.history_so_far_keeps_the_contract()
+    except ContractViolation as violation:
+        state.teardown()  # cleans up only: the example already failed
+        return violation
+    except Exception:
+        state.failed = True
+        state.teardown()
+        return None
+    try:
+        state.teardown()
+    except ContractViolation as violation:
+        return violation
+    except Exception:
+        return None
+    return None
 
 
 def record_counts(outcome: ModelOutcome, tracker: _Tracker, started: float) -> None:
@@ -681,18 +956,9 @@ def record_counts(outcome: ModelOutcome, tracker: _Tracker, started: float) -> N
     outcome.examples_to_catch = tracker.examples_to_first_failure
 
 
-def _record_violation(
-    outcome: ModelOutcome, violation: ContractViolation, tracker: _Tracker, machine: str
-) -> None:
-    outcome.violation = violation
-    outcome.results = violation.results
-    outcome.counterexample_steps = len(tracker.last_steps)
-    outcome.counterexample = format_steps(tracker.last_steps, machine)
-
-
-def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+def _record_steps(outcome: ModelOutcome, steps: Sequence[Step], machine: str) -> None:
+    outcome.counterexample_steps = len(steps)
+    outcome.counterexample = format_steps(steps, machine)
 
 
 @contextmanager
@@ -709,15 +975,7 @@ def _shrink_budget(seconds: float | None) -> Iterator[None]:
         engine.MAX_SHRINKING_SECONDS = saved
 
 
-def _without_explain(given: hypothesis_settings | None) -> hypothesis_settings:
-    """The explain phase re-runs failures under a tracer to list covered lines; on a real
-    server that costs seconds and says less than our findings do."""
-    base = given if given is not None else hypothesis_settings()
-    phases = tuple(phase for phase in base.phases if phase is not Phase.explain)
-    return hypothesis_settings(base, phases=phases)
-
-
-def format_steps(steps: Sequence[str], machine: str) -> str:
+def format_steps(steps: Sequence[Step | str], machine: str) -> str:
     """The shrunk counterexample as Hypothesis-style replay lines."""
     lines = [f"state = {machine}()"]
     lines += [f"state.{step}" for step in steps]

@@ -27,32 +27,23 @@ from __future__ import annotations
 
 import time
 import traceback
-import unittest
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hypothesis import Phase
-from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hypothesis_settings
-from hypothesis.database import InMemoryExampleDatabase
 from hypothesis.errors import Flaky
-from hypothesis.stateful import run_state_machine_as_test
 
 from cachecheck._contract import Contract
 from cachecheck._history import OpKind
 from cachecheck._model import (
     FAULT_ERRORS,
-    ContractViolation,
     ModelConfig,
     ModelOutcome,
     _as_cache_contents,
-    _Tracker,
-    build_machine,
-    format_steps,
     format_violation,
-    record_counts,
+    run_model,
 )
 from cachecheck._redis_server import RedisServer
 from cachecheck._report import (
@@ -92,17 +83,6 @@ __all__ = [
 SubjectFactory = Callable[[World], Any]
 
 
-class BudgetExhausted(KeyboardInterrupt):
-    """Raised at an example boundary once a model run's time budget is spent.
-
-    A `KeyboardInterrupt` because that is the one exception Hypothesis lets through at once,
-    without shrinking or replaying; `drive_model` catches it and never lets it escape.
-    """
-
-
-# -- driving the stateful model -------------------------------------------------------------
-
-
 @dataclass
 class ModelRun:
     """A model outcome, and whether the run (and its shrinking) finished within the budget."""
@@ -110,42 +90,6 @@ class ModelRun:
     outcome: ModelOutcome
     complete: bool = True
     shrunk: bool = True
-
-
-class _Guard:
-    """The subject factory, refusing to start a new example once the deadline has passed."""
-
-    def __init__(self, factory: SubjectFactory, deadline: float | None) -> None:
-        self.factory = factory
-        self.deadline = deadline
-        self.tripped = False
-
-    def __call__(self, world: World) -> Any:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self.deadline = None  # trip once: a replay after the interruption must run
-            self.tripped = True
-            raise BudgetExhausted
-        return self.factory(world)
-
-
-def model_settings(
-    base: hypothesis_settings | None, *, seed: int | None, deadline: float | None
-) -> hypothesis_settings:
-    """Settings for a model run: no explain phase (it re-runs failures under a tracer, which
-    costs seconds on a real server), no deadline (real I/O); with a seed or a budget, an
-    in-memory example database so that an interrupted shrink can be replayed."""
-    parent = base if base is not None else hypothesis_settings()
-    phases = tuple(p for p in parent.phases if p is not Phase.explain)
-    if seed is None and deadline is None:
-        return hypothesis_settings(parent, phases=phases, deadline=None, report_multiple_bugs=False)
-    return hypothesis_settings(
-        parent,
-        phases=phases,
-        deadline=None,
-        derandomize=False,
-        database=InMemoryExampleDatabase(),
-        report_multiple_bugs=False,
-    )
 
 
 def drive_model(
@@ -166,67 +110,9 @@ def drive_model(
     with its partly shrunk steps. Errors that are not contract violations (the subject raised
     `TypeError`, …) come back as `outcome.error` with the steps of the failing example.
     """
-    tracker = _Tracker()
-    guard = _Guard(factory, deadline)
-    machine = build_machine(world, guard, contract, config, tracker=tracker, probe_factory=factory)
-    if seed is not None:
-        machine = hypothesis_seed(seed)(machine)
-    run_settings = model_settings(settings, seed=seed, deadline=deadline)
-    outcome = ModelOutcome(subject=name or contract.name, passed=False)
-    run = ModelRun(outcome)
-    started = tracker.started = time.monotonic()
-    try:
-        _attempt(machine, run_settings, outcome, tracker)
-    except BudgetExhausted:
-        run.complete = False
-        if tracker.first_failure_after is not None:
-            run.shrunk = False
-            _replay_best(machine, run_settings, outcome, tracker)
-        else:
-            outcome.passed = True
-            outcome.results = tracker.last_results
-    finally:
-        world.io.hook = None
-        world.database.hooks.clear()
-    record_counts(outcome, tracker, started)
-    return run
-
-
-def _attempt(
-    machine: Any, settings: hypothesis_settings, outcome: ModelOutcome, tracker: _Tracker
-) -> None:
-    try:
-        run_state_machine_as_test(machine, settings=settings)
-        outcome.passed = True
-        outcome.results = tracker.last_results
-    except ContractViolation as violation:
-        outcome.violation = violation
-        outcome.results = violation.results
-        outcome.counterexample_steps = len(tracker.last_steps)
-        outcome.counterexample = format_steps(tracker.last_steps, machine.__name__)
-    except (Flaky, Exception) as exc:
-        outcome.error = exc
-        outcome.counterexample_steps = len(tracker.last_steps)
-        outcome.counterexample = format_steps(tracker.last_steps, machine.__name__)
-
-
-def _replay_best(
-    machine: Any, settings: hypothesis_settings, outcome: ModelOutcome, tracker: _Tracker
-) -> None:
-    """Replay the saved failing examples only (no generation, no shrinking)."""
-    examples, steps = tracker.examples, tracker.steps
-    try:
-        _attempt(machine, hypothesis_settings(settings, phases=(Phase.reuse,)), outcome, tracker)
-    except unittest.SkipTest:  # nothing was saved: Hypothesis had no failing example to run
-        outcome.passed = True
-    finally:
-        tracker.examples, tracker.steps = examples, steps
-    if outcome.passed and outcome.violation is None:
-        outcome.passed = False
-        outcome.error = RuntimeError(
-            "a violation was seen but the time budget ran out before it could be replayed; "
-            "run again with a larger profile"
-        )
+    outcome = run_model(world, factory, contract, config, settings=settings, seed=seed,
+                        deadline=deadline, name=name, shrink_seconds=None)  # fmt: skip
+    return ModelRun(outcome, complete=outcome.complete, shrunk=outcome.shrunk)
 
 
 # -- checks -----------------------------------------------------------------------------------

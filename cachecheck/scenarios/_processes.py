@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from sqlalchemy import MetaData, Table, create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from cachecheck._client import ClientSettings
 from cachecheck._database import Database, Load
@@ -102,23 +102,11 @@ def open_world(spec: ChildWorld) -> World:
     parent owns)."""
     clock = ShiftedClock(spec.clock_offset)
     database = Database(spec.db_url, clock=clock)
-    _attach_tables(database, spec)
+    database.attach(spec.items_table, spec.commits_table)
     world = World(ExternalRedis(spec.admin_url), database, spec.settings, clock)
     world.redis_url = spec.redis_url
     world.keyspace.prefix = spec.namespace
     return world
-
-
-def _attach_tables(database: Database, spec: ChildWorld) -> None:
-    """Point `database` at the parent's tables (reflected), leaving its own empty tables to
-    be dropped by `Database.close()`."""
-    engine = create_engine(spec.db_url)
-    try:
-        metadata = MetaData()
-        database.items = Table(spec.items_table, metadata, autoload_with=engine)
-        database.commit_log = Table(spec.commits_table, metadata, autoload_with=engine)
-    finally:
-        engine.dispose()
 
 
 def drop_child_tables(db_url: str, pid: int) -> int:

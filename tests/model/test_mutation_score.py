@@ -46,7 +46,7 @@ def test_mutant_is_caught(
         reference = REFERENCES[mutant.strategy]
         config = ModelConfig.for_faults(reference.survives)
         score = score_mutant(cachecheck_world, mutant, config, CI)
-        assert score.counterexample_steps is None or score.counterexample_steps <= 20, (
+        assert score.counterexample_steps is None or score.counterexample_steps <= 8, (
             score.counterexample
         )
     record_property(SCORE_PROPERTY, json.dumps(score.to_dict()))
