@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 #: Called before every I/O operation: (component, operation), e.g. ("redis", "GET"). The
 #: component "wait" marks a task waiting for another (a lock poll): the turn passes on.
 IoHook = Callable[[str, str], None]
+T = TypeVar("T")
 
 
 class IoPoints:
@@ -25,11 +27,43 @@ class IoPoints:
 
     def __init__(self) -> None:
         self.hook: IoHook | None = None
+        #: While the stateful model drives the world, a subject's background work runs inline
+        #: in the thread that starts it (see `BackgroundExecutor`).
+        self.inline_background = False
 
     def __call__(self, component: str, operation: str) -> None:
         hook = self.hook
         if hook is not None:
             hook(component, operation)
+
+
+class BackgroundExecutor(Executor):
+    """A thread pool for a subject's background work (refresh-ahead reloads, …) that runs the
+    work inline, in the thread that submits it, while the stateful model drives the world.
+
+    Work on a pool thread would race the model's next steps and the operations of a burst at
+    whatever pace the machine allows, so a failure would not replay. Inline, its Redis and
+    database calls are I/O points of the task that started it: the interleaver schedules
+    them, and a counterexample replays. Outside the model (scenarios, the concurrent runner)
+    the pool runs it as usual.
+    """
+
+    def __init__(self, points: IoPoints, workers: int, *, name: str = "cachecheck-bg") -> None:
+        self._points = points
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if not self._points.inline_background:
+            return self._pool.submit(fn, *args, **kwargs)
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def instrument(client: redis.Redis, points: IoPoints) -> redis.Redis:

@@ -242,6 +242,7 @@ def build_machine(
         def __init__(self) -> None:
             super().__init__()
             world.reset()
+            world.io.inline_background = True  # see BackgroundExecutor; teardown resets it
             self.world = world
             self.subject: Subject = factory(world)
             self.caps = capabilities(self.subject)
@@ -327,9 +328,9 @@ def build_machine(
 
         @rule(seconds=_time_steps(cfg, contract))
         def time_passes(self, seconds: float) -> None:
-            """Move the clock forward and shorten every TTL by as much (expiring some). Every
-            key's TTL is checked on the way: a key without one is caught the moment it exists
-            at a step, not only if it survives to the end."""
+            """Move the clock forward and shorten every TTL by as much (expiring some). For a
+            subject without background work, every key's TTL is checked on the way: a key
+            without one is caught at the step where it exists, not only if it lasts."""
             self._step("time_passes", seconds=seconds)
             self._advance(seconds)
 
@@ -492,6 +493,7 @@ def build_machine(
                 track.last_results = results
                 self._raise_on_findings(results)
             finally:
+                self.world.io.inline_background = False
                 if isinstance(self.subject, Closeable):
                     self.subject.close()
 
@@ -792,6 +794,7 @@ def run_model(
             )
     finally:
         world.io.hook = None
+        world.io.inline_background = False
         world.database.hooks.clear()
     record_counts(outcome, tracker, started)
     return outcome

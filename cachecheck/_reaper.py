@@ -99,8 +99,12 @@ def reaper() -> Reaper:
 
 @atexit.register
 def _close_watchdog_pipe() -> None:
-    # Closing the pipe at a clean exit lets the watchdog reap anything still tracked.
+    # Closing the pipe at a clean exit lets the watchdog reap anything still tracked. Waiting
+    # for it (it exits at once when nothing is left) keeps Python from warning at shutdown
+    # that a child is still running.
     process = _reaper._process
     if process is not None and process.stdin is not None and _reaper._owner_pid == os.getpid():
         with contextlib.suppress(OSError):
             process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5.0)

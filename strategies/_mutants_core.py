@@ -36,7 +36,7 @@ from .invalidation import (
     pair_contract,
 )
 from .negative import NegativeCache, negative_contract
-from .refresh_ahead import RefreshAhead, refresh_ahead_contract
+from .refresh_ahead import RefreshAhead, refresh_ahead_contract, refresh_executor
 from .tags import TAG_LOOKUP, TaggedCache, tags_contract
 from .ttl_jitter import JitteredTTLCache, jittered_contract
 from .warming import WarmingCache, warming_contract
@@ -298,6 +298,7 @@ def _waiting(cls: type[Any]) -> Callable[[World], Any]:
         world.namespace,
         sleep=wait_point_sleep(world),
         clock=world.clock,
+        executor=refresh_executor(world),
     )
 
 

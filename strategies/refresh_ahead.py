@@ -17,14 +17,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Final
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Final
 
 import redis
 
 from cachecheck._clock import Clock
 from cachecheck._contract import Contract
 from cachecheck._database import Database
+from cachecheck._interleave import BackgroundExecutor
 
 from ._registry import Reference, register_reference
 from .cache_aside import (
@@ -38,7 +39,16 @@ from .cache_aside import (
     wait_point_sleep,
 )
 
-__all__ = ["REFRESH_LABEL", "RefreshAhead", "refresh_ahead_contract", "refresh_label"]
+if TYPE_CHECKING:
+    from cachecheck._world import World
+
+__all__ = [
+    "REFRESH_LABEL",
+    "RefreshAhead",
+    "refresh_ahead_contract",
+    "refresh_executor",
+    "refresh_label",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +111,8 @@ class RefreshAhead(LeasedCacheAside):
         max_queued_refreshes: refreshes waiting for a thread before new ones are skipped.
         negative_ttl: how long an absent key is cached as absent (default: `ttl`).
         sleep: pause between polls; `wait_point_sleep(world)` under the model's scheduler.
+        executor: runs the refreshes (default: a pool of `refresh_workers` threads);
+            `refresh_executor(world)` runs them inline under the stateful model.
     """
 
     strategy = "refresh_ahead"
@@ -122,6 +134,7 @@ class RefreshAhead(LeasedCacheAside):
         sleep: Callable[[float], None] = time.sleep,
         clock: Clock | None = None,
         before_fill: FillHook | None = None,
+        executor: Executor | None = None,
     ) -> None:
         super().__init__(
             redis_client,
@@ -142,7 +155,9 @@ class RefreshAhead(LeasedCacheAside):
             raise ValueError("refresh_workers and max_queued_refreshes must be >= 1")
         self.refresh_fraction = refresh_fraction
         self.max_queued_refreshes = max_queued_refreshes
-        self._pool = ThreadPoolExecutor(refresh_workers, thread_name_prefix="cachecheck-refresh")
+        self._pool = executor or ThreadPoolExecutor(
+            refresh_workers, thread_name_prefix="cachecheck-refresh"
+        )
         self._in_flight = 0
         self._idle = threading.Condition()
         self._closed = False
@@ -222,6 +237,12 @@ class RefreshAhead(LeasedCacheAside):
         )
 
 
+def refresh_executor(world: World, workers: int = 2) -> Executor:
+    """The refresh pool for a subject on `world`: inline under the stateful model (so its
+    schedules cover the refreshes and failures replay), a thread pool otherwise."""
+    return BackgroundExecutor(world.io, workers, name="cachecheck-refresh")
+
+
 register_reference(
     Reference(
         "refresh_ahead",
@@ -231,6 +252,7 @@ register_reference(
             world.namespace,
             sleep=wait_point_sleep(world),
             clock=world.clock,
+            executor=refresh_executor(world),
         ),
         refresh_ahead_contract(),
         "Refresh-ahead: one background refresh per key (lease as marker), single-flight misses.",

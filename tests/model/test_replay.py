@@ -93,3 +93,34 @@ def test_minimize_drops_steps_the_violation_does_not_need(cachecheck_world: Worl
 def test_steps_print_as_replayable_calls() -> None:
     assert str(STALE_SET) == "race(ops=['read', 'write'], key='k0', after=2)"
     assert str(Step("drain")) == "drain()"
+
+
+def test_background_work_runs_inline_only_while_the_model_drives() -> None:
+    import threading
+
+    from cachecheck._interleave import BackgroundExecutor
+
+    points = IoPoints()
+    executor = BackgroundExecutor(points, 1)
+    try:
+        assert executor.submit(threading.get_ident).result() != threading.get_ident()
+        points.inline_background = True
+        assert executor.submit(threading.get_ident).result() == threading.get_ident()
+        failed = executor.submit(lambda: 1 / 0)
+        assert isinstance(failed.exception(), ZeroDivisionError)
+    finally:
+        executor.shutdown()
+
+
+def test_a_refresh_racing_a_delete_replays_identically(cachecheck_world: World) -> None:
+    # A hit in the refresh window starts a reload; inline under the model, the reload's
+    # database read is an I/O point of the reading task, so the delete lands between it and
+    # the store the same way every time, and the mutant's store drops the TTL every time.
+    machine = _machine(cachecheck_world, "refresh_ahead_drops_ttl")
+    steps = [
+        Step("read", {"client": "c0", "key": "k0"}),
+        Step("time_passes", {"seconds": 51.0}),
+        Step("race", {"ops": ["read", "delete"], "key": "k0", "after": 1}),
+    ]
+    found = [replay_steps(machine, steps) for _ in range(3)]
+    assert all(v is not None and "ttl_hygiene" in v.properties for v in found), found
