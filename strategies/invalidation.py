@@ -23,6 +23,7 @@ two-connection race of Redis client-side caching).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -548,6 +549,7 @@ class StreamInvalidation(_EventNode):
         self._events = f"{namespace}{self.strategy}:events"
         self._position: str | None = None  # last event ID this node processed
         self._offset = 0  # how many events the stream had received up to _position
+        self._listener_id: int | None = None  # the blocking reader's connection, to wake it
         self._run_id: str | None = None
         super().__init__(connect, database, namespace, **options)
 
@@ -607,14 +609,28 @@ class StreamInvalidation(_EventNode):
     def _listen_once(self) -> None:
         client = self._listener_client()
         try:
+            self._listener_id = int(client.client_id())
             self._check_continuity(client)
             position = self._resume_from(client)
             with self._progress:
                 self._position = position
+            # Catch up without blocking: Redis times blocking reads out at its `hz` (100 ms
+            # by default), so an empty blocking first read would keep the L1 paused that long.
+            position = self._read(client, position, block=None)
             while not self._stop.is_set():
                 position = self._read(client, position)
         finally:
+            self._listener_id = None
             client.close()
+
+    def close(self) -> None:
+        # Wake the listener from its blocking read instead of waiting out the timeout.
+        self._stop.set()
+        listener = self._listener_id
+        if listener is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._redis.client_unblock(listener)
+        super().close()
 
     def _check_continuity(self, client: redis.Redis) -> None:
         """Flush the L1 when events after our position may be gone."""
@@ -642,8 +658,8 @@ class StreamInvalidation(_EventNode):
         _last, added, length = state
         return added - length > self._offset
 
-    def _read(self, client: redis.Redis, position: str) -> str:
-        reply = client.xread({self._events: position}, count=100, block=_BLOCK_MS)
+    def _read(self, client: redis.Redis, position: str, block: int | None = _BLOCK_MS) -> str:
+        reply = client.xread({self._events: position}, count=100, block=block)
         entries = _entries_of(reply)
         for entry_id, fields in entries:
             self._received(str(fields.get("k", "")))
