@@ -373,8 +373,10 @@ class Database:
 
 
 def _use_immediate_transactions(engine: Engine) -> None:
-    """SQLite: take the write lock at BEGIN, so read-modify-write transactions serialize
-    instead of failing with 'database is locked' on upgrade (SQLAlchemy's pysqlite recipe)."""
+    """SQLite: every connection in WAL mode with the driver's own transaction handling off,
+    and SQLAlchemy transactions (table creation) taking the write lock at BEGIN (SQLAlchemy's
+    pysqlite recipe). The source-of-truth statements begin their own IMMEDIATE transactions
+    on raw connections (`Statements.transaction`)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

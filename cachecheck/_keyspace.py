@@ -69,9 +69,9 @@ class Keyspace:
     # -- time travel and eviction, one round trip each (the model does one per step) -------
 
     def pttls(self) -> dict[str, int]:
-        """PTTL of every key under the prefix (-1: no TTL)."""
+        """PTTL of every key under the prefix (-1: no TTL), in key order."""
         flat = self._script("pttls", _PTTLS)(args=[self._pattern])
-        return {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return dict(sorted((str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)))
 
     def advance(self, ms: int, *, grace_ms: int = 0) -> Advance:
         """Shorten every TTL under the prefix by `ms`, as that much time passing would, and

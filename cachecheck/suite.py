@@ -344,7 +344,7 @@ def measure_concurrent(world: World, outcome: RunOutcome, config: RunnerConfig) 
     figures = [
         staleness_histogram(staleness),
         loads_over_time(world.database.loads(), world.history.events, origin, end),
-        expiry_histogram(_pttls(world)),
+        expiry_histogram(dict(list(world.keyspace.pttls().items())[:1000])),
         loss_windows(durability, persistence),
     ]
     return ScenarioResult(
@@ -528,12 +528,6 @@ def _count(names: Sequence[str]) -> dict[str, int]:
 
 def _ms(seconds: object) -> float | None:
     return round(seconds * 1000.0, 3) if isinstance(seconds, int | float) else None
-
-
-def _pttls(world: World) -> dict[str, int]:
-    admin = world.admin_client()
-    keys = sorted(admin.scan_iter(match=world.namespace + "*", count=1000))[:1000]
-    return {str(k): int(admin.pttl(k)) for k in keys}
 
 
 def _persistence(world: World) -> str:

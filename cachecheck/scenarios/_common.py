@@ -29,7 +29,6 @@ __all__ = [
     "describe_params",
     "direct_world",
     "lock_history",
-    "namespace_pttls",
     "recorded_read",
     "recorded_write",
     "scenario_rng",
@@ -301,23 +300,11 @@ class IoGate:
 # -- Redis key inspection ---------------------------------------------------------------------
 
 
-def namespace_pttls(world: World) -> dict[str, int]:
-    """PTTL (ms) of every key under the world's namespace, read directly (not proxied)."""
-    admin = world.admin_client()
-    keys = sorted(str(k) for k in admin.scan_iter(match=world.namespace + "*", count=1000))
-    if not keys:
-        return {}
-    pipe = admin.pipeline(transaction=False)
-    for key in keys:
-        pipe.pttl(key)
-    return {key: int(pttl) for key, pttl in zip(keys, pipe.execute(), strict=True)}
-
-
 def shorten_ttls(world: World, ms: int, keys: Iterable[str] | None = None) -> list[str]:
     """Shorten to `ms` the TTL of every namespace key (or of `keys`) that has a longer one,
     as time passing would; keys without a TTL are left alone. Returns the keys shortened."""
     admin = world.admin_client()
-    pttls = namespace_pttls(world)
+    pttls = world.keyspace.pttls()
     chosen = [k for k in (pttls if keys is None else keys) if pttls.get(k, -2) > ms]
     if chosen:
         pipe = admin.pipeline(transaction=False)

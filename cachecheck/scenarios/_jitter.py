@@ -22,7 +22,6 @@ from cachecheck.scenarios._common import (
     Subjects,
     ThreadGroup,
     describe_params,
-    namespace_pttls,
     recorded_read,
     scenario_rng,
     subject_name,
@@ -71,7 +70,7 @@ def run_jittered_expiry(
         filled_from = world.clock.now()
         for key in keys:
             recorded_read(world, "filler", filler, key)
-        pttls = namespace_pttls(world)
+        pttls = world.keyspace.pttls()
         fill_s = world.clock.now() - filled_from
         entries = {k: p for k, p in pttls.items() if p > 0}
         factor, expiries = _compress(world, entries, params.compress_to)

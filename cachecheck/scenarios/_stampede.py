@@ -36,7 +36,6 @@ from cachecheck.scenarios._common import (
     ThreadGroup,
     describe_params,
     lock_history,
-    namespace_pttls,
     recorded_read,
     recorded_write,
     scenario_rng,
@@ -221,7 +220,7 @@ def _trigger(world: World, node: Any, params: StampedeParams, round_: int, rng: 
         recorded_write(world, "trigger", node, key, f"{key}#r{round_}")
         return trigger
     expired = shorten_ttls(world, 1)
-    wait_until(lambda: not set(expired) & set(namespace_pttls(world)), 2.0, 0.002)
+    wait_until(lambda: not set(expired) & set(world.keyspace.pttls()), 2.0, 0.002)
     world.history.note("expire", key=key, keys=len(expired))
     return trigger
 
@@ -456,7 +455,7 @@ def _judge_holder_crash(
     loads = world.database.loads()
     checks: list[CheckResult] = [
         check_single_flight(loads, world.history.ops, contract, events=world.history.events),
-        check_ttl_hygiene(namespace_pttls(world), contract),
+        check_ttl_hygiene(world.keyspace.pttls(), contract),
     ]
     if lock_events:
         checks.append(check_mutual_exclusion(*lock_history(lock_events)))
